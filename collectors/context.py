@@ -1,0 +1,100 @@
+"""Business-transaction context: every span started inside is tagged with it.
+
+>>> with transaction("order-123", risk_tier="high", team="payments") as tx:  # doctest: +SKIP
+...     with tx.attempt(1):
+...         client.chat.completions.create(...)   # span carries the four tags + retry
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+
+__all__ = ["Transaction", "TransactionSpanProcessor", "current_transaction", "transaction"]
+
+TRANSACTION_ID = "llmpulse.transaction.id"
+RISK_TIER = "llmpulse.risk_tier"
+TEAM = "llmpulse.team"
+FEATURE = "llmpulse.feature"
+RETRY_ATTEMPT = "llmpulse.retry.attempt"
+
+_current: ContextVar[Transaction | None] = ContextVar("llmpulse_transaction", default=None)
+_attempt: ContextVar[int | None] = ContextVar("llmpulse_attempt", default=None)
+
+
+@dataclass(frozen=True)
+class Transaction:
+    """A business transaction (an order, a ticket, a chat turn) and its tags."""
+
+    id: str
+    risk_tier: str | None = None
+    team: str | None = None
+    feature: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def attributes(self) -> dict[str, str]:
+        out = {TRANSACTION_ID: self.id, **self.extra}
+        for key, value in ((RISK_TIER, self.risk_tier), (TEAM, self.team),
+                           (FEATURE, self.feature)):
+            if value:
+                out[key] = value
+        return out
+
+    @contextmanager
+    def attempt(self, n: int) -> Iterator[None]:
+        """Mark spans inside as retry attempt ``n`` (0 = first try)."""
+        token = _attempt.set(n)
+        try:
+            yield
+        finally:
+            _attempt.reset(token)
+
+
+@contextmanager
+def transaction(
+    transaction_id: str,
+    *,
+    risk_tier: str | None = None,
+    team: str | None = None,
+    feature: str | None = None,
+    **extra: str,
+) -> Iterator[Transaction]:
+    """Tag every span started inside with the transaction id and its tags."""
+    tx = Transaction(str(transaction_id), risk_tier, team, feature,
+                     {f"llmpulse.{k}": str(v) for k, v in extra.items()})
+    token = _current.set(tx)
+    try:
+        yield tx
+    finally:
+        _current.reset(token)
+
+
+def current_transaction() -> Transaction | None:
+    """The transaction of the current context, if any."""
+    return _current.get()
+
+
+class TransactionSpanProcessor(SpanProcessor):
+    """Copies the current transaction's tags onto each span when it starts."""
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        tx = _current.get()
+        if tx is not None:
+            span.set_attributes(tx.attributes())
+        attempt = _attempt.get()
+        if attempt is not None:
+            span.set_attribute(RETRY_ATTEMPT, attempt)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        return None
+
+    def shutdown(self) -> None:
+        return None
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True

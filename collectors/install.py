@@ -1,0 +1,63 @@
+"""``install()``: the one line an app adds to send its LLM calls to llmpulse."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from llmpulse.collectors.context import TransactionSpanProcessor
+from llmpulse.collectors.exporter import KafkaSpanExporter
+
+__all__ = ["install"]
+
+
+def install(
+    service_name: str | None = None,
+    kafka: str | None = None,
+    *,
+    topic: str | None = None,
+    capture_content: bool | None = None,
+    environment: str | None = None,
+    team: str | None = None,
+    resource_attributes: dict[str, Any] | None = None,
+    max_queue_size: int = 8192,
+    max_export_batch_size: int = 512,
+    schedule_delay_millis: int = 1000,
+) -> KafkaSpanExporter:
+    """Send this app's spans to llmpulse through Kafka; return the exporter.
+
+    Sets up the global SDK ``TracerProvider`` (or joins the one already set) with
+    a ``BatchSpanProcessor`` around a :class:`KafkaSpanExporter`. The span queue
+    is bounded (``max_queue_size``): when full, the SDK drops spans rather than
+    block the app. Content (prompts, completions) is not exported unless
+    ``capture_content`` (or ``LLMPULSE_CAPTURE_CONTENT=true``) says so.
+
+    >>> import llmpulse.collectors as lp                       # doctest: +SKIP
+    >>> lp.install(service_name="checkout", kafka="kafka:9092")  # doctest: +SKIP
+    """
+    exporter = KafkaSpanExporter(bootstrap_servers=kafka, topic=topic,
+                                 capture_content=capture_content)
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        attrs: dict[str, Any] = {
+            "service.name": service_name or os.environ.get("OTEL_SERVICE_NAME") or "unknown"}
+        if environment:
+            attrs["deployment.environment.name"] = environment
+        if team:
+            attrs["llmpulse.team"] = team
+        attrs.update(resource_attributes or {})
+        provider = TracerProvider(resource=Resource.create(attrs))
+        trace.set_tracer_provider(provider)
+    provider.add_span_processor(TransactionSpanProcessor())
+    provider.add_span_processor(BatchSpanProcessor(
+        exporter,
+        max_queue_size=max_queue_size,
+        max_export_batch_size=max_export_batch_size,
+        schedule_delay_millis=schedule_delay_millis,
+    ))
+    return exporter

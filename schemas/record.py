@@ -1,0 +1,92 @@
+"""The normalised LLM call record and the dead-letter record.
+
+Both are plain tuples (NamedTuple) so a batch turns into ClickHouse columns
+without per-field Python work. Column order here is the insert order; the DDL in
+``clickhouse/`` declares the same columns (a test keeps them in step).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import NamedTuple
+
+
+class CallRecord(NamedTuple):
+    """One LLM call, normalised from whichever attribute convention it came in."""
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str
+    transaction_id: str
+    start_time: datetime
+    end_time: datetime
+    service_name: str
+    environment: str
+    team: str
+    feature: str
+    risk_tier: str
+    provider: str
+    operation: str
+    request_model: str
+    response_model: str
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_creation_tokens: int
+    reasoning_tokens: int
+    latency_ms: float
+    ttft_ms: float | None
+    status: str
+    error_type: str
+    retry_attempt: int
+    finish_reasons: list[str]
+    cost_usd: Decimal
+    price_status: str
+    price_version: str
+    convention: str
+    source_partition: int
+    source_offset: int
+
+
+class DeadLetter(NamedTuple):
+    """A rejected message or span: why, where in the pipeline, and what it was."""
+
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    span_index: int  # -1 when the whole message was rejected
+    stage: str  # decode | validate | normalise | price
+    reason: str  # one of REJECT_REASONS
+    detail: str
+    trace_id: str
+    span_id: str
+    service_name: str
+    payload: bytes  # original bytes (truncated) or the span's attributes as JSON
+    payload_size: int
+    rejected_at: datetime
+
+
+CALL_COLUMNS: tuple[str, ...] = CallRecord._fields
+DEAD_LETTER_COLUMNS: tuple[str, ...] = DeadLetter._fields
+
+#: Every reason a record can be rejected for, with what it means.
+REJECT_REASONS: dict[str, str] = {
+    "malformed_protobuf": "the message is not an OTLP ExportTraceServiceRequest",
+    "oversized_message": "the message is larger than the configured maximum",
+    "missing_model": "an LLM span names neither a request nor a response model",
+    "missing_ids": "the span has no valid trace id or span id",
+    "wrong_type": "a token count or timing attribute has a type that is not a number",
+    "negative_tokens": "a token count is negative",
+    "absurd_tokens": "a token count is above the configured per-call maximum",
+    "inconsistent_tokens": "cached tokens exceed input tokens, or reasoning exceeds output",
+    "oversized_attribute": "an identifying attribute (model, service, ...) is too long",
+    "negative_duration": "the span ends before it starts",
+    "future_timestamp": "the span starts further in the future than the allowed clock skew",
+    "ancient_timestamp": "the span is older than the accepted age",
+    "duplicate_span": "the same span id occurs twice in one message",
+    "internal_error": "normalising the span raised an unexpected error (a bug: report it)",
+}
+
+#: The dimension values used when an attribute is absent.
+UNKNOWN = "unknown"

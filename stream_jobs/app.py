@@ -1,0 +1,74 @@
+"""The Faust app: thin wiring of topics to :class:`~llmpulse.stream_jobs.ingest.Ingest`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from llmpulse.errors import MissingExtraError
+from llmpulse.stream_jobs.ingest import Ingest
+from llmpulse.stream_jobs.pipeline import Message
+from llmpulse.stream_jobs.settings import WorkerSettings
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+
+def _broker_credentials(settings: WorkerSettings) -> Any:
+    if not settings.kafka_sasl_mechanism:
+        return None
+    import faust
+
+    password = settings.kafka_sasl_password.get_secret_value() \
+        if settings.kafka_sasl_password else ""
+    return faust.SASLCredentials(username=settings.kafka_sasl_username or "",
+                                 password=password, mechanism=settings.kafka_sasl_mechanism)
+
+
+def create_app(settings: WorkerSettings, ingest: Ingest) -> Any:
+    """A Faust app consuming ``settings.topic`` into ``ingest``."""
+    try:
+        import faust
+    except ImportError as exc:
+        raise MissingExtraError("faust") from exc
+
+    app = faust.App(
+        settings.group_id,
+        broker=[f"kafka://{b}" for b in settings.kafka_bootstrap.split(",")],
+        broker_credentials=_broker_credentials(settings),
+        store="memory://",
+        web_enabled=False,
+        autodiscover=False,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=0.5,
+        consumer_max_fetch_size=max(settings.max_message_bytes * 2, 16 * 1024 * 1024),
+        producer_max_request_size=1024 * 1024,
+        topic_allow_declare=True,
+        datadir=str(settings.data_dir / "faust"),
+    )
+    spans = app.topic(settings.topic, key_type=bytes, value_type=bytes,
+                      key_serializer="raw", value_serializer="raw")
+    dead = app.topic(settings.dead_letter_topic, key_type=bytes, value_type=bytes,
+                     key_serializer="raw", value_serializer="raw")
+
+    async def send_dead_letter(key: bytes, value: bytes) -> Any:
+        return await dead.send(key=key, value=value)
+
+    ingest.send_dead_letter = send_dead_letter
+
+    @app.agent(spans, name="ingest")
+    async def ingest_agent(stream: Any) -> None:
+        async for events in stream.noack_take(settings.batch_max_messages,
+                                              within=settings.batch_max_seconds):
+            msgs = [Message(e.message.topic, e.message.partition, e.message.offset,
+                            e.message.value or b"") for e in events]
+            await ingest.handle(msgs)
+            for event in events:
+                await stream.ack(event)
+
+    @app.timer(interval=10.0)
+    async def report() -> None:
+        log.info("llmpulse ingest: %s", ingest.stats.line())
+
+    return app

@@ -1,0 +1,101 @@
+"""Connect to ClickHouse (embedded chDB or a server) and migrate the schema.
+
+One client everywhere: clickhouse-connect. ``chdb:///path`` opens the embedded
+engine on a data folder (one process owns a folder at a time);
+``http(s)://user:pass@host:port`` reaches a server. The same SQL runs on both.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from llmpulse.errors import ConfigError, MissingExtraError
+
+__all__ = ["MIGRATIONS", "connect", "migrate", "set_retention"]
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+TABLES_WITH_TTL = {
+    "llm_calls": "toDateTime(start_time)",
+    "dead_letters": "toDateTime(rejected_at)",
+    "ingest_batches": "toDateTime(ingested_at)",
+}
+
+
+def _migrations() -> list[tuple[int, str]]:
+    folder = resources.files("llmpulse.schemas").joinpath("clickhouse")
+    out = []
+    for entry in folder.iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:3].isdigit():
+            out.append((int(name[:3]), entry.read_text()))
+    return sorted(out)
+
+
+MIGRATIONS = _migrations()
+
+
+def check_identifier(name: str, what: str = "database") -> str:
+    """Return ``name`` if it is a plain ClickHouse identifier, else raise ConfigError."""
+    if not _IDENT.match(name):
+        raise ConfigError(f"{what} name {name!r} must match {_IDENT.pattern}")
+    return name
+
+
+def connect(dsn: str, **kwargs: Any) -> Any:
+    """A clickhouse-connect client for ``dsn`` (``chdb:///dir`` or ``http(s)://...``)."""
+    try:
+        import clickhouse_connect
+    except ImportError as exc:
+        raise MissingExtraError("clickhouse_connect") from exc
+    if dsn.startswith("chdb://"):
+        try:
+            import chdb  # noqa: F401
+        except ImportError as exc:
+            raise MissingExtraError("chdb") from exc
+        path = dsn[len("chdb://"):]
+        if path and path not in (":memory:", "/:memory:"):
+            Path(path).mkdir(parents=True, exist_ok=True)
+            dsn = "chdb://" + str(Path(path).resolve())
+    elif not dsn.startswith(("http://", "https://", "clickhouse://")):
+        raise ConfigError(f"ClickHouse DSN {dsn!r} must start with chdb://, http:// or https://")
+    return clickhouse_connect.get_client(dsn=dsn, **kwargs)
+
+
+def migrate(client: Any, database: str = "llmpulse", ttl_days: int = 90) -> list[int]:
+    """Create or update the schema idempotently; return the versions applied now."""
+    db = check_identifier(database)
+    ttl = int(ttl_days)
+    if ttl <= 0:
+        raise ConfigError(f"retention must be a positive number of days, not {ttl_days!r}")
+    client.command(f"CREATE DATABASE IF NOT EXISTS {db}")
+    client.command(
+        f"CREATE TABLE IF NOT EXISTS {db}.schema_migrations (version UInt32, "
+        "applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = ReplacingMergeTree "
+        "ORDER BY version"
+    )
+    done = {r[0] for r in client.query(f"SELECT version FROM {db}.schema_migrations").result_rows}
+    applied = []
+    for version, sql in MIGRATIONS:
+        if version in done:
+            continue
+        for statement in _statements(sql.replace("{db}", db).replace("{ttl_days}", str(ttl))):
+            client.command(statement)
+        client.insert(f"{db}.schema_migrations", [[version]], column_names=["version"])
+        applied.append(version)
+    set_retention(client, db, ttl)
+    return applied
+
+
+def set_retention(client: Any, database: str, ttl_days: int) -> None:
+    """Set the TTL of every table to ``ttl_days`` days."""
+    db = check_identifier(database)
+    for table, expr in TABLES_WITH_TTL.items():
+        client.command(f"ALTER TABLE {db}.{table} MODIFY TTL {expr} + INTERVAL {int(ttl_days)} DAY")
+
+
+def _statements(sql: str) -> list[str]:
+    lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

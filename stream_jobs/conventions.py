@@ -1,0 +1,91 @@
+"""Attribute conventions mapped onto one set of fields.
+
+Sources, in order of precedence: the current OTel gen_ai semantic conventions,
+their deprecated names, OpenInference (``llm.*``, Arize Phoenix) and OpenLIT's
+own attributes. llmpulse's own context attributes (``llmpulse.*``) carry the
+business transaction, team, feature and risk tier.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["FIELDS", "LLM_MARKERS", "detect_convention", "first", "is_llm_span"]
+
+#: field -> attribute keys, first present wins.
+FIELDS: dict[str, tuple[str, ...]] = {
+    "provider": ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system"),
+    "operation": ("gen_ai.operation.name", "llm.request.type", "openinference.span.kind"),
+    "request_model": ("gen_ai.request.model", "llm.request.model", "llm.model_name"),
+    "response_model": ("gen_ai.response.model", "llm.response.model", "llm.model_name"),
+    "input_tokens": ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens",
+                     "llm.usage.prompt_tokens", "llm.token_count.prompt"),
+    "output_tokens": ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens",
+                      "llm.usage.completion_tokens", "llm.token_count.completion"),
+    "cache_read_tokens": ("gen_ai.usage.cache_read.input_tokens",
+                          "gen_ai.usage.cache_read_input_tokens",
+                          "llm.token_count.prompt_details.cache_read"),
+    "cache_creation_tokens": ("gen_ai.usage.cache_creation.input_tokens",
+                              "gen_ai.usage.cache_creation_input_tokens",
+                              "llm.token_count.prompt_details.cache_write"),
+    "reasoning_tokens": ("gen_ai.usage.reasoning.output_tokens",
+                         "gen_ai.usage.reasoning_tokens",
+                         "llm.token_count.completion_details.reasoning"),
+    "finish_reasons": ("gen_ai.response.finish_reasons", "gen_ai.response.finish_reason",
+                       "llm.response.finish_reason"),
+    "error_type": ("error.type",),
+    "ttft_ms": ("llmpulse.time_to_first_token_ms",),
+    "ttft_s": ("gen_ai.server.time_to_first_token", "gen_ai.response.time_to_first_chunk"),
+    "retry_attempt": ("llmpulse.retry.attempt", "gen_ai.request.retry_attempt",
+                      "http.request.resend_count"),
+    "transaction_id": ("llmpulse.transaction.id",),
+    "risk_tier": ("llmpulse.risk_tier",),
+    "team": ("llmpulse.team",),
+    "feature": ("llmpulse.feature",),
+    "environment": ("deployment.environment.name", "deployment.environment",
+                    "gen_ai.environment"),
+    "service_name": ("service.name", "gen_ai.application_name"),
+}
+
+#: Any of these on a span makes it an LLM span.
+LLM_MARKERS: frozenset[str] = frozenset({
+    "gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.system",
+    "gen_ai.request.model", "gen_ai.response.model",
+    "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens",
+    "llm.model_name", "llm.provider", "llm.system", "llm.request.type",
+})
+
+_OPENINFERENCE_LLM_KINDS = frozenset({"LLM", "EMBEDDING"})
+
+
+
+def first(attrs: dict[str, Any], field: str, resource: dict[str, Any] | None = None) -> Any:
+    """The value of ``field`` from the first present key (span, then resource)."""
+    for key in FIELDS[field]:
+        if key in attrs:
+            return attrs[key]
+    if resource is not None:
+        for key in FIELDS[field]:
+            if key in resource:
+                return resource[key]
+    return None
+
+
+def is_llm_span(attrs: dict[str, Any]) -> bool:
+    """True when the span describes a model call in any known convention."""
+    if not LLM_MARKERS.isdisjoint(attrs):
+        return True
+    return attrs.get("openinference.span.kind") in _OPENINFERENCE_LLM_KINDS
+
+
+def detect_convention(attrs: dict[str, Any]) -> str:
+    """Which convention the span follows: gen_ai, gen_ai_deprecated, openinference, openlit."""
+    if "openinference.span.kind" in attrs or "llm.model_name" in attrs:
+        return "openinference"
+    if "gen_ai.application_name" in attrs or "gen_ai.server.time_to_first_token" in attrs:
+        return "openlit"
+    if "gen_ai.provider.name" in attrs or "gen_ai.usage.input_tokens" in attrs:
+        return "gen_ai"
+    if "gen_ai.system" in attrs or "gen_ai.usage.prompt_tokens" in attrs:
+        return "gen_ai_deprecated"
+    return "gen_ai"

@@ -1,0 +1,183 @@
+"""One batch of Kafka messages in, priced call records and dead letters out.
+
+Plain code, testable without Kafka: the Faust agent hands it messages and writes
+what comes back. Nothing in here raises on bad input: every message ends up as
+call records, skipped non-LLM spans (counted), or dead letters with a reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from llmpulse.schemas.record import CallRecord, DeadLetter
+from llmpulse.schemas.content import is_content_key
+from llmpulse.stream_jobs.conventions import first, is_llm_span
+from llmpulse.stream_jobs.decode import DecodeError, attributes, decode_request
+from llmpulse.stream_jobs.normalise import Limits, Rejection, normalise_span
+from llmpulse.stream_jobs.pricing import PriceCatalogue
+
+__all__ = ["BatchResult", "Message", "Pipeline"]
+
+log = logging.getLogger(__name__)
+_PAYLOAD_KEEP = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Message:
+    """One Kafka message: where it came from and its value."""
+
+    topic: str
+    partition: int
+    offset: int
+    value: bytes
+
+
+@dataclass
+class BatchResult:
+    """What a batch produced; ``token`` identifies the batch for idempotent inserts."""
+
+    calls: list[CallRecord] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    batches: list[tuple[Any, ...]] = field(default_factory=list)
+    spans: int = 0
+    non_llm_spans: int = 0
+    sources: list[tuple[str, int, int]] = field(default_factory=list)
+
+    @property
+    def token(self) -> str:
+        """A deterministic id of the batch's source offsets (same input, same token)."""
+        h = hashlib.sha256()
+        for topic, partition, offset in sorted(self.sources):
+            h.update(f"{topic}/{partition}/{offset};".encode())
+        return h.hexdigest()[:32]
+
+
+class Pipeline:
+    """Decode, keep LLM spans, validate, normalise and price a batch of messages."""
+
+    def __init__(
+        self,
+        catalogue: PriceCatalogue | None = None,
+        limits: Limits | None = None,
+        max_message_bytes: int = 8 * 1024 * 1024,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.catalogue = catalogue or PriceCatalogue.load()
+        self.limits = limits or Limits()
+        self.max_message_bytes = max_message_bytes
+        self.clock_ns = clock_ns
+
+    def process(self, messages: Sequence[Message]) -> BatchResult:
+        """Process messages in order; never raises on their content."""
+        result = BatchResult()
+        now_ns = self.clock_ns()
+        for msg in messages:
+            result.sources.append((msg.topic, msg.partition, msg.offset))
+            try:
+                self._process_message(msg, now_ns, result)
+            except Exception as exc:  # a bug must not stall the partition
+                log.exception("internal error on %s/%d@%d", msg.topic, msg.partition, msg.offset)
+                result.dead_letters.append(_dead(msg, -1, "normalise", "internal_error",
+                                                 repr(exc)[:500], payload=msg.value))
+        return result
+
+    def _process_message(self, msg: Message, now_ns: int, result: BatchResult) -> None:
+        value = msg.value or b""
+        counts = [0, 0, 0, 0, 0]  # spans, llm, non_llm, rejected, unpriced
+        if len(value) > self.max_message_bytes:
+            result.dead_letters.append(_dead(
+                msg, -1, "decode", "oversized_message",
+                f"{len(value)} bytes > {self.max_message_bytes}", payload=value))
+            counts[3] = 1
+        else:
+            try:
+                req = decode_request(value)
+            except DecodeError as exc:
+                result.dead_letters.append(_dead(msg, -1, "decode", "malformed_protobuf",
+                                                 str(exc)[:500], payload=value))
+                counts[3] = 1
+            else:
+                self._process_request(msg, req, now_ns, result, counts)
+        result.spans += counts[0]
+        result.non_llm_spans += counts[2]
+        result.batches.append((msg.topic, msg.partition, msg.offset, len(value), *counts,
+                               datetime.now(UTC)))
+
+    def _process_request(self, msg: Message, req: Any, now_ns: int, result: BatchResult,
+                         counts: list[int]) -> None:
+        seen: set[bytes] = set()
+        index = -1
+        for rs in req.resource_spans:
+            resource = attributes(rs.resource.attributes)
+            for ss in rs.scope_spans:
+                for span in ss.spans:
+                    index += 1
+                    counts[0] += 1
+                    attrs = attributes(span.attributes)
+                    if not is_llm_span(attrs):
+                        counts[2] += 1
+                        continue
+                    counts[1] += 1
+                    try:
+                        key = span.trace_id + span.span_id
+                        if key in seen:
+                            raise Rejection("duplicate_span", "span id repeated in the message")
+                        seen.add(key)
+                        record = normalise_span(span, attrs, resource, self.catalogue, now_ns,
+                                                self.limits, (msg.partition, msg.offset))
+                    except Rejection as rej:
+                        counts[3] += 1
+                        result.dead_letters.append(_span_dead(msg, index, rej, span, attrs,
+                                                              resource))
+                        continue
+                    except Exception as exc:
+                        log.exception("internal error normalising span %d of %s/%d@%d",
+                                      index, msg.topic, msg.partition, msg.offset)
+                        counts[3] += 1
+                        rej = Rejection("internal_error", repr(exc)[:500], "normalise")
+                        result.dead_letters.append(_span_dead(msg, index, rej, span, attrs,
+                                                              resource))
+                        continue
+                    if record.price_status != "ok":
+                        counts[4] += 1
+                    result.calls.append(record)
+
+
+def _dead(msg: Message, index: int, stage: str, reason: str, detail: str, *,
+          payload: bytes, trace_id: str = "", span_id: str = "",
+          service: str = "") -> DeadLetter:
+    return DeadLetter(
+        source_topic=msg.topic,
+        source_partition=msg.partition,
+        source_offset=msg.offset,
+        span_index=index,
+        stage=stage,
+        reason=reason,
+        detail=detail,
+        trace_id=trace_id,
+        span_id=span_id,
+        service_name=service,
+        payload=payload[:_PAYLOAD_KEEP],
+        payload_size=len(payload),
+        rejected_at=datetime.now(UTC),
+    )
+
+
+def _span_dead(msg: Message, index: int, rej: Rejection, span: Any, attrs: dict[str, Any],
+               resource: dict[str, Any]) -> DeadLetter:
+    kept = {k: (v if not isinstance(v, str) else v[:512]) for k, v in attrs.items()
+            if not is_content_key(k)}
+    doc = {"name": span.name[:256], "start_time_unix_nano": span.start_time_unix_nano,
+           "end_time_unix_nano": span.end_time_unix_nano, "attributes": kept}
+    payload = json.dumps(doc, default=str).encode()
+    service = first(attrs, "service_name", resource)
+    return _dead(msg, index, rej.stage, rej.reason, rej.detail, payload=payload,
+                 trace_id=span.trace_id.hex(), span_id=span.span_id.hex(),
+                 service=str(service or "")[:256])

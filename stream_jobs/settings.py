@@ -1,0 +1,51 @@
+"""Worker settings: argument > ``LLMPULSE_*`` environment variable > default.
+
+Every variable, once:
+
+- ``LLMPULSE_KAFKA_BOOTSTRAP``: Kafka bootstrap servers (default ``127.0.0.1:9092``).
+- ``LLMPULSE_TOPIC``: input topic of OTLP span batches (default ``otlp_spans``).
+- ``LLMPULSE_DEAD_LETTER_TOPIC``: rejects (default ``otlp_spans.dlq``).
+- ``LLMPULSE_GROUP_ID``: consumer group / Faust app id (default ``llmpulse-worker``).
+- ``LLMPULSE_CLICKHOUSE_DSN``: ``chdb:///dir`` (embedded, default
+  ``chdb://./.llmpulse/chdb``) or ``http(s)://user:password@host:port``.
+- ``LLMPULSE_CLICKHOUSE_DATABASE``: database name (default ``llmpulse``).
+- ``LLMPULSE_RETENTION_DAYS``: TTL of every table (default 90).
+- ``LLMPULSE_BATCH_MAX_MESSAGES`` / ``LLMPULSE_BATCH_MAX_SECONDS``: flush a batch
+  to ClickHouse after this many Kafka messages or seconds (200 / 1.0).
+- ``LLMPULSE_MAX_MESSAGE_BYTES``: larger messages are dead-lettered (8 MiB).
+- ``LLMPULSE_PRICE_CATALOGUE``: path of a price catalogue replacing the shipped one.
+- ``LLMPULSE_DATA_DIR``: working folder of the worker (default ``./.llmpulse``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["WorkerSettings"]
+
+
+class WorkerSettings(BaseSettings):
+    """Everything the worker needs to know, frozen once read."""
+
+    model_config = SettingsConfigDict(env_prefix="LLMPULSE_", frozen=True, extra="ignore")
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    topic: str = "otlp_spans"
+    dead_letter_topic: str = "otlp_spans.dlq"
+    group_id: str = "llmpulse-worker"
+    clickhouse_dsn: str = "chdb://./.llmpulse/chdb"
+    clickhouse_database: str = "llmpulse"
+    retention_days: int = Field(default=90, gt=0)
+    batch_max_messages: int = Field(default=200, gt=0)
+    batch_max_seconds: float = Field(default=1.0, gt=0)
+    max_message_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    price_catalogue: Path | None = None
+    data_dir: Path = Path(".llmpulse")
+    log_level: str = "info"

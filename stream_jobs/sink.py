@@ -1,0 +1,51 @@
+"""The ClickHouse sink: writes one processed batch, idempotently.
+
+Delivery guarantee: at least once into the tables, exactly once as read. Each
+write carries a deduplication token derived from the batch's source offsets, and
+every table is a ReplacingMergeTree keyed by event identity, so writing the same
+batch again after a crash (or the same span in another batch) adds no row to
+``SELECT ... FINAL``. A failed write raises :class:`RetryLater`; the caller keeps
+the offsets uncommitted and writes the same batch again.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from llmpulse.errors import RetryLater
+from llmpulse.schemas.record import CALL_COLUMNS, DEAD_LETTER_COLUMNS
+from llmpulse.stream_jobs.clickhouse import check_identifier
+from llmpulse.stream_jobs.pipeline import BatchResult
+
+__all__ = ["BATCH_COLUMNS", "ClickHouseSink"]
+
+log = logging.getLogger(__name__)
+
+BATCH_COLUMNS = ("source_topic", "source_partition", "source_offset", "message_bytes", "spans",
+                 "llm_spans", "non_llm_spans", "rejected", "unpriced", "ingested_at")
+
+
+class ClickHouseSink:
+    """Write :class:`BatchResult` objects to the llmpulse tables."""
+
+    def __init__(self, client: Any, database: str = "llmpulse") -> None:
+        self.client = client
+        self.database = check_identifier(database)
+
+    def write(self, result: BatchResult) -> None:
+        """Insert calls, dead letters and per-message counts; raise RetryLater on failure."""
+        token = result.token
+        try:
+            self._insert("llm_calls", result.calls, CALL_COLUMNS, f"{token}:calls")
+            self._insert("dead_letters", result.dead_letters, DEAD_LETTER_COLUMNS,
+                         f"{token}:dead")
+            self._insert("ingest_batches", result.batches, BATCH_COLUMNS, f"{token}:batches")
+        except Exception as exc:
+            raise RetryLater(f"ClickHouse write failed: {exc}", retry_after=1.0) from exc
+
+    def _insert(self, table: str, rows: list[Any], columns: tuple[str, ...], token: str) -> None:
+        if not rows:
+            return
+        self.client.insert(f"{self.database}.{table}", rows, column_names=list(columns),
+                           settings={"insert_deduplication_token": token})
