@@ -39,8 +39,7 @@ class Transaction:
 
     def attributes(self) -> dict[str, str]:
         out = {TRANSACTION_ID: self.id, **self.extra}
-        for key, value in ((RISK_TIER, self.risk_tier), (TEAM, self.team),
-                           (FEATURE, self.feature)):
+        for key, value in ((RISK_TIER, self.risk_tier), (TEAM, self.team), (FEATURE, self.feature)):
             if value:
                 out[key] = value
         return out
@@ -65,8 +64,13 @@ def transaction(
     **extra: str,
 ) -> Iterator[Transaction]:
     """Tag every span started inside with the transaction id and its tags."""
-    tx = Transaction(str(transaction_id), risk_tier, team, feature,
-                     {f"llmpulse.{k}": str(v) for k, v in extra.items()})
+    tx = Transaction(
+        str(transaction_id),
+        risk_tier,
+        team,
+        feature,
+        {f"llmpulse.{k}": str(v) for k, v in extra.items()},
+    )
     token = _current.set(tx)
     try:
         yield tx

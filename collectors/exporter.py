@@ -20,10 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-
 from llmpulse.collectors.config import (
     DEFAULT_BOOTSTRAP,
     DEFAULT_TOPIC,
@@ -32,6 +28,9 @@ from llmpulse.collectors.config import (
     setting,
 )
 from llmpulse.collectors.redaction import redact_span
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 __all__ = ["ExporterStats", "KafkaSpanExporter"]
 
@@ -65,25 +64,30 @@ class KafkaSpanExporter(SpanExporter):
         max_message_bytes: int = _MAX_MESSAGE,
         max_buffer_bytes: int = 32 * 1024 * 1024,
     ) -> None:
-        self.bootstrap_servers = setting(bootstrap_servers, "LLMPULSE_KAFKA_BOOTSTRAP",
-                                         DEFAULT_BOOTSTRAP)
+        self.bootstrap_servers = setting(
+            bootstrap_servers, "LLMPULSE_KAFKA_BOOTSTRAP", DEFAULT_BOOTSTRAP
+        )
         self.topic = setting(topic, "LLMPULSE_TOPIC", DEFAULT_TOPIC)
         self.capture_content = flag(capture_content, "LLMPULSE_CAPTURE_CONTENT")
         self.max_message_bytes = max_message_bytes
         self.max_buffer_bytes = max_buffer_bytes
         self._buffered = 0  # bytes handed to the producer and not yet acked or failed
         self.stats = ExporterStats()
-        self._config: dict[str, Any] = kafka_security({
-            "bootstrap_servers": self.bootstrap_servers.split(","),
-            "acks": 1,
-            "linger_ms": 5,
-            "retries": 2**31 - 1,
-            "delivery_timeout_ms": 120_000,
-            "max_block_ms": 500,  # never hold the export thread for long
-            "max_request_size": max_message_bytes + 64 * 1024,
-            "client_id": "llmpulse-exporter",
-            **(producer_config or {}),
-        })
+        self._config: dict[str, Any] = kafka_security(
+            {
+                "bootstrap_servers": self.bootstrap_servers.split(","),
+                "acks": 1,
+                "linger_ms": 5,
+                "retries": 2**31 - 1,
+                "delivery_timeout_ms": 120_000,
+                # Waiting for metadata happens on the SDK's export thread, never the app's.
+                "max_block_ms": 5000,
+                "bootstrap_timeout_ms": 5000,  # first connection; retried on the next export
+                "max_request_size": max_message_bytes + 64 * 1024,
+                "client_id": "llmpulse-exporter",
+                **(producer_config or {}),
+            }
+        )
         self._producer: Any = None
         self._lock = threading.Lock()
         self._shutdown = False
@@ -129,8 +133,10 @@ class KafkaSpanExporter(SpanExporter):
                 if not full:
                     self._buffered += size
             if full:
-                self._dropped(count, BufferError(
-                    f"send buffer full ({self.max_buffer_bytes} bytes unacknowledged)"))
+                self._dropped(
+                    count,
+                    BufferError(f"send buffer full ({self.max_buffer_bytes} bytes unacknowledged)"),
+                )
                 result = SpanExportResult.FAILURE
                 continue
             try:

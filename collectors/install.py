@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from llmpulse.collectors.context import TransactionSpanProcessor
+from llmpulse.collectors.exporter import KafkaSpanExporter
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-from llmpulse.collectors.context import TransactionSpanProcessor
-from llmpulse.collectors.exporter import KafkaSpanExporter
 
 __all__ = ["install"]
 
@@ -40,12 +39,14 @@ def install(
     >>> import llmpulse.collectors as lp                       # doctest: +SKIP
     >>> lp.install(service_name="checkout", kafka="kafka:9092")  # doctest: +SKIP
     """
-    exporter = KafkaSpanExporter(bootstrap_servers=kafka, topic=topic,
-                                 capture_content=capture_content)
+    exporter = KafkaSpanExporter(
+        bootstrap_servers=kafka, topic=topic, capture_content=capture_content
+    )
     provider = trace.get_tracer_provider()
     if not isinstance(provider, TracerProvider):
         attrs: dict[str, Any] = {
-            "service.name": service_name or os.environ.get("OTEL_SERVICE_NAME") or "unknown"}
+            "service.name": service_name or os.environ.get("OTEL_SERVICE_NAME") or "unknown"
+        }
         if environment:
             attrs["deployment.environment.name"] = environment
         if team:
@@ -54,10 +55,12 @@ def install(
         provider = TracerProvider(resource=Resource.create(attrs))
         trace.set_tracer_provider(provider)
     provider.add_span_processor(TransactionSpanProcessor())
-    provider.add_span_processor(BatchSpanProcessor(
-        exporter,
-        max_queue_size=max_queue_size,
-        max_export_batch_size=max_export_batch_size,
-        schedule_delay_millis=schedule_delay_millis,
-    ))
+    provider.add_span_processor(
+        BatchSpanProcessor(
+            exporter,
+            max_queue_size=max_queue_size,
+            max_export_batch_size=max_export_batch_size,
+            schedule_delay_millis=schedule_delay_millis,
+        )
+    )
     return exporter

@@ -43,9 +43,13 @@ class LLMCall:
             if value is not None:
                 self.span.set_attribute(key, int(value))
 
-    def set_response(self, model: str | None = None, finish_reasons: Sequence[str] = (),
-                     response_id: str | None = None,
-                     time_to_first_token_ms: float | None = None) -> None:
+    def set_response(
+        self,
+        model: str | None = None,
+        finish_reasons: Sequence[str] = (),
+        response_id: str | None = None,
+        time_to_first_token_ms: float | None = None,
+    ) -> None:
         if model:
             self.span.set_attribute("gen_ai.response.model", model)
         if finish_reasons:
@@ -53,8 +57,9 @@ class LLMCall:
         if response_id:
             self.span.set_attribute("gen_ai.response.id", response_id)
         if time_to_first_token_ms is not None:
-            self.span.set_attribute("llmpulse.time_to_first_token_ms",
-                                    float(time_to_first_token_ms))
+            self.span.set_attribute(
+                "llmpulse.time_to_first_token_ms", float(time_to_first_token_ms)
+            )
 
     def set_error(self, error_type: str, message: str = "") -> None:
         self.span.set_attribute("error.type", error_type)
@@ -73,12 +78,20 @@ def llm_call(
 ) -> Iterator[LLMCall]:
     """A gen_ai client span around an LLM call; an exception marks it as an error."""
     tracer = trace.get_tracer(_TRACER, tracer_provider=tracer_provider)
-    attrs = {"gen_ai.operation.name": operation, "gen_ai.provider.name": provider,
-             "gen_ai.request.model": model, **(attributes or {})}
-    with tracer.start_as_current_span(f"{operation} {model}", kind=SpanKind.CLIENT,
-                                      attributes=attrs, start_time=start_time,
-                                      record_exception=False,
-                                      set_status_on_exception=False) as span:
+    attrs = {
+        "gen_ai.operation.name": operation,
+        "gen_ai.provider.name": provider,
+        "gen_ai.request.model": model,
+        **(attributes or {}),
+    }
+    with tracer.start_as_current_span(
+        f"{operation} {model}",
+        kind=SpanKind.CLIENT,
+        attributes=attrs,
+        start_time=start_time,
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as span:
         call = LLMCall(span)
         try:
             yield call
@@ -108,15 +121,22 @@ def record_llm_call(
 ) -> None:
     """Record a finished LLM call after the fact, with its own start and end times."""
     tracer = trace.get_tracer(_TRACER, tracer_provider=tracer_provider)
-    attrs = {"gen_ai.operation.name": operation, "gen_ai.provider.name": provider,
-             "gen_ai.request.model": model, **(attributes or {})}
-    span = tracer.start_span(f"{operation} {model}", kind=SpanKind.CLIENT, attributes=attrs,
-                             start_time=start_time_ns)
+    attrs = {
+        "gen_ai.operation.name": operation,
+        "gen_ai.provider.name": provider,
+        "gen_ai.request.model": model,
+        **(attributes or {}),
+    }
+    span = tracer.start_span(
+        f"{operation} {model}", kind=SpanKind.CLIENT, attributes=attrs, start_time=start_time_ns
+    )
     call = LLMCall(span)
-    call.set_usage(input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens,
-                   reasoning_tokens)
-    call.set_response(response_model or model, finish_reasons,
-                      time_to_first_token_ms=time_to_first_token_ms)
+    call.set_usage(
+        input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, reasoning_tokens
+    )
+    call.set_response(
+        response_model or model, finish_reasons, time_to_first_token_ms=time_to_first_token_ms
+    )
     if error_type:
         call.set_error(error_type)
     span.end(end_time=end_time_ns)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from llmpulse.errors import MissingExtraError
 from llmpulse.stream_jobs.ingest import Ingest
 from llmpulse.stream_jobs.pipeline import Message
 from llmpulse.stream_jobs.settings import WorkerSettings
+
+from llmpulse.errors import MissingExtraError
 
 __all__ = ["create_app"]
 
@@ -20,10 +21,14 @@ def _broker_credentials(settings: WorkerSettings) -> Any:
         return None
     import faust
 
-    password = settings.kafka_sasl_password.get_secret_value() \
-        if settings.kafka_sasl_password else ""
-    return faust.SASLCredentials(username=settings.kafka_sasl_username or "",
-                                 password=password, mechanism=settings.kafka_sasl_mechanism)
+    password = (
+        settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
+    )
+    return faust.SASLCredentials(
+        username=settings.kafka_sasl_username or "",
+        password=password,
+        mechanism=settings.kafka_sasl_mechanism,
+    )
 
 
 def create_app(settings: WorkerSettings, ingest: Ingest) -> Any:
@@ -42,15 +47,27 @@ def create_app(settings: WorkerSettings, ingest: Ingest) -> Any:
         autodiscover=False,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=0.5,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         consumer_max_fetch_size=max(settings.max_message_bytes * 2, 16 * 1024 * 1024),
         producer_max_request_size=1024 * 1024,
         topic_allow_declare=True,
         datadir=str(settings.data_dir / "faust"),
     )
-    spans = app.topic(settings.topic, key_type=bytes, value_type=bytes,
-                      key_serializer="raw", value_serializer="raw")
-    dead = app.topic(settings.dead_letter_topic, key_type=bytes, value_type=bytes,
-                     key_serializer="raw", value_serializer="raw")
+    spans = app.topic(
+        settings.topic,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    dead = app.topic(
+        settings.dead_letter_topic,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
 
     async def send_dead_letter(key: bytes, value: bytes) -> Any:
         return await dead.send(key=key, value=value)
@@ -59,13 +76,23 @@ def create_app(settings: WorkerSettings, ingest: Ingest) -> Any:
 
     @app.agent(spans, name="ingest")
     async def ingest_agent(stream: Any) -> None:
-        async for events in stream.noack_take(settings.batch_max_messages,
-                                              within=settings.batch_max_seconds):
-            msgs = [Message(e.message.topic, e.message.partition, e.message.offset,
-                            e.message.value or b"") for e in events]
+        async for events in stream.noack_take(
+            settings.batch_max_messages, within=settings.batch_max_seconds
+        ):
+            msgs = [
+                Message(
+                    e.message.topic, e.message.partition, e.message.offset, e.message.value or b""
+                )
+                for e in events
+            ]
             await ingest.handle(msgs)
             for event in events:
                 await stream.ack(event)
+
+    @app.task
+    async def announce_ready() -> None:
+        (settings.data_dir / "ready").write_text("ready\n")
+        log.info("llmpulse worker ready: %s -> %s", settings.topic, settings.clickhouse_database)
 
     @app.timer(interval=10.0)
     async def report() -> None:

@@ -24,18 +24,22 @@ DEFAULT_BROKER_DIR = Path(".llmpulse") / "kafka"
 def _settings(args: argparse.Namespace) -> Any:
     from llmpulse.stream_jobs.settings import WorkerSettings
 
-    overrides = {k: v for k, v in {
-        "kafka_bootstrap": getattr(args, "kafka", None),
-        "topic": getattr(args, "topic", None),
-        "dead_letter_topic": getattr(args, "dead_letter_topic", None),
-        "group_id": getattr(args, "group_id", None),
-        "clickhouse_dsn": getattr(args, "dsn", None),
-        "clickhouse_database": getattr(args, "database", None),
-        "retention_days": getattr(args, "retention_days", None),
-        "data_dir": getattr(args, "data_dir", None),
-        "price_catalogue": getattr(args, "prices", None),
-        "log_level": getattr(args, "log_level", None),
-    }.items() if v is not None}
+    overrides = {
+        k: v
+        for k, v in {
+            "kafka_bootstrap": getattr(args, "kafka", None),
+            "topic": getattr(args, "topic", None),
+            "dead_letter_topic": getattr(args, "dead_letter_topic", None),
+            "group_id": getattr(args, "group_id", None),
+            "clickhouse_dsn": getattr(args, "dsn", None),
+            "clickhouse_database": getattr(args, "database", None),
+            "retention_days": getattr(args, "retention_days", None),
+            "data_dir": getattr(args, "data_dir", None),
+            "price_catalogue": getattr(args, "prices", None),
+            "log_level": getattr(args, "log_level", None),
+        }.items()
+        if v is not None
+    }
     return WorkerSettings(**overrides)
 
 
@@ -67,8 +71,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     settings = _settings(args)
     client = connect(settings.clickhouse_dsn)
     applied = migrate(client, settings.clickhouse_database, settings.retention_days)
-    print(f"schema up to date in {settings.clickhouse_database!r} "
-          f"(applied now: {applied or 'none'}; retention {settings.retention_days} days)")
+    print(
+        f"schema up to date in {settings.clickhouse_database!r} "
+        f"(applied now: {applied or 'none'}; retention {settings.retention_days} days)"
+    )
     return 0
 
 
@@ -79,11 +85,37 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_summary(args: argparse.Namespace) -> int:
+    from llmpulse.stream_jobs.clickhouse import connect
+    from llmpulse.stream_jobs.summary import summarise
+
+    settings = _settings(args)
+    summary = summarise(connect(settings.clickhouse_dsn), settings.clickhouse_database)
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    from llmpulse.stream_jobs.clickhouse import connect
+
+    settings = _settings(args)
+    client = connect(settings.clickhouse_dsn)
+    result = client.query(args.query, settings={"readonly": 1} if args.readonly else None)
+    rows = [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
+    print(json.dumps(rows, default=str))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from llmpulse.stream_jobs.demo.run import run_demo
 
-    summary = run_demo(events=args.events, seed=args.seed, kafka=args.kafka,
-                       out_dir=Path(args.out), quiet=args.json)
+    summary = run_demo(
+        events=args.events,
+        seed=args.seed,
+        kafka=args.kafka,
+        out_dir=Path(args.out),
+        quiet=args.json,
+    )
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     return 0 if summary["ok"] else 1
@@ -92,25 +124,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def _common(p: argparse.ArgumentParser, kafka: bool = True) -> None:
     if kafka:
         p.add_argument("--kafka", help="bootstrap servers (env LLMPULSE_KAFKA_BOOTSTRAP)")
-    p.add_argument("--dsn", help="ClickHouse DSN: chdb:///dir or http(s)://... "
-                                 "(env LLMPULSE_CLICKHOUSE_DSN)")
+    p.add_argument(
+        "--dsn", help="ClickHouse DSN: chdb:///dir or http(s)://... (env LLMPULSE_CLICKHOUSE_DSN)"
+    )
     p.add_argument("--database", help="ClickHouse database (default llmpulse)")
     p.add_argument("--retention-days", type=int, help="TTL of every table (default 90)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="llmpulse",
-        description="Streaming observability and cost monitoring for LLM calls.")
+        prog="llmpulse", description="Streaming observability and cost monitoring for LLM calls."
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    k = sub.add_parser("kafka", help="fetch, start, stop or inspect a local Kafka broker",
-                       description="A real Apache Kafka broker (KRaft, single node) fetched "
-                                   "from Maven Central with Maven, on a free loopback port.")
+    k = sub.add_parser(
+        "kafka",
+        help="fetch, start, stop or inspect a local Kafka broker",
+        description="A real Apache Kafka broker (KRaft, single node) fetched "
+        "from Maven Central with Maven, on a free loopback port.",
+    )
     k.add_argument("action", choices=["fetch", "start", "stop", "status"])
-    k.add_argument("--data-dir", default=str(DEFAULT_BROKER_DIR),
-                   help=f"broker data/log folder (default {DEFAULT_BROKER_DIR})")
+    k.add_argument(
+        "--data-dir",
+        default=str(DEFAULT_BROKER_DIR),
+        help=f"broker data/log folder (default {DEFAULT_BROKER_DIR})",
+    )
     k.add_argument("--port", type=int, help="listener port (default: a free one)")
     k.set_defaults(func=cmd_kafka)
 
@@ -118,10 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(m, kafka=False)
     m.set_defaults(func=cmd_migrate)
 
-    w = sub.add_parser("worker", help="run the Faust worker: otlp_spans -> ClickHouse",
-                       description="Consumes OTLP span batches, validates, normalises and "
-                                   "prices LLM calls, writes them to ClickHouse; rejects go "
-                                   "to the dead-letter topic and table. Stops on SIGTERM.")
+    w = sub.add_parser(
+        "worker",
+        help="run the Faust worker: otlp_spans -> ClickHouse",
+        description="Consumes OTLP span batches, validates, normalises and "
+        "prices LLM calls, writes them to ClickHouse; rejects go "
+        "to the dead-letter topic and table. Stops on SIGTERM.",
+    )
     _common(w)
     w.add_argument("--topic", help="input topic (default otlp_spans)")
     w.add_argument("--dead-letter-topic", help="dead-letter topic (default otlp_spans.dlq)")
@@ -131,11 +173,29 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--log-level", help="debug, info, warning (default info)")
     w.set_defaults(func=cmd_worker)
 
-    d = sub.add_parser("demo", help="run the whole pipeline on embedded defaults with "
-                                    "realistic traffic, then print a summary",
-                       description="Starts a local broker (unless --kafka), the worker on an "
-                                   "embedded ClickHouse, sends traffic through the real OTel "
-                                   "SDK and exporter, and reads the result back.")
+    s = sub.add_parser("summary", help="print what is stored (calls, tokens, cost, rejects)")
+    _common(s, kafka=False)
+    s.set_defaults(func=cmd_summary)
+
+    q = sub.add_parser(
+        "sql",
+        help="run one SQL query, print the rows as JSON",
+        description="Read-only unless --write. With the embedded engine the worker must be "
+        "stopped (it owns the data folder).",
+    )
+    _common(q, kafka=False)
+    q.add_argument("query", help="the SQL")
+    q.add_argument("--write", dest="readonly", action="store_false", help="allow writes")
+    q.set_defaults(func=cmd_sql)
+
+    d = sub.add_parser(
+        "demo",
+        help="run the whole pipeline on embedded defaults with "
+        "realistic traffic, then print a summary",
+        description="Starts a local broker (unless --kafka), the worker on an "
+        "embedded ClickHouse, sends traffic through the real OTel "
+        "SDK and exporter, and reads the result back.",
+    )
     d.add_argument("--events", type=int, default=5000, help="LLM calls to emit (default 5000)")
     d.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     d.add_argument("--kafka", help="use this broker instead of starting one")
@@ -147,8 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     if not args.verbose:
         logging.getLogger("kafka").setLevel(logging.ERROR)
     try:

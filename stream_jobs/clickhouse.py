@@ -55,7 +55,7 @@ def connect(dsn: str, **kwargs: Any) -> Any:
             import chdb  # noqa: F401
         except ImportError as exc:
             raise MissingExtraError("chdb") from exc
-        path = dsn[len("chdb://"):]
+        path = dsn[len("chdb://") :]
         if path and path not in (":memory:", "/:memory:"):
             Path(path).mkdir(parents=True, exist_ok=True)
             dsn = "chdb://" + str(Path(path).resolve())

@@ -18,45 +18,72 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "operation": ("gen_ai.operation.name", "llm.request.type", "openinference.span.kind"),
     "request_model": ("gen_ai.request.model", "llm.request.model", "llm.model_name"),
     "response_model": ("gen_ai.response.model", "llm.response.model", "llm.model_name"),
-    "input_tokens": ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens",
-                     "llm.usage.prompt_tokens", "llm.token_count.prompt"),
-    "output_tokens": ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens",
-                      "llm.usage.completion_tokens", "llm.token_count.completion"),
-    "cache_read_tokens": ("gen_ai.usage.cache_read.input_tokens",
-                          "gen_ai.usage.cache_read_input_tokens",
-                          "llm.token_count.prompt_details.cache_read"),
-    "cache_creation_tokens": ("gen_ai.usage.cache_creation.input_tokens",
-                              "gen_ai.usage.cache_creation_input_tokens",
-                              "llm.token_count.prompt_details.cache_write"),
-    "reasoning_tokens": ("gen_ai.usage.reasoning.output_tokens",
-                         "gen_ai.usage.reasoning_tokens",
-                         "llm.token_count.completion_details.reasoning"),
-    "finish_reasons": ("gen_ai.response.finish_reasons", "gen_ai.response.finish_reason",
-                       "llm.response.finish_reason"),
+    "input_tokens": (
+        "gen_ai.usage.input_tokens",
+        "gen_ai.usage.prompt_tokens",
+        "llm.usage.prompt_tokens",
+        "llm.token_count.prompt",
+    ),
+    "output_tokens": (
+        "gen_ai.usage.output_tokens",
+        "gen_ai.usage.completion_tokens",
+        "llm.usage.completion_tokens",
+        "llm.token_count.completion",
+    ),
+    "cache_read_tokens": (
+        "gen_ai.usage.cache_read.input_tokens",
+        "gen_ai.usage.cache_read_input_tokens",
+        "llm.token_count.prompt_details.cache_read",
+    ),
+    "cache_creation_tokens": (
+        "gen_ai.usage.cache_creation.input_tokens",
+        "gen_ai.usage.cache_creation_input_tokens",
+        "llm.token_count.prompt_details.cache_write",
+    ),
+    "reasoning_tokens": (
+        "gen_ai.usage.reasoning.output_tokens",
+        "gen_ai.usage.reasoning_tokens",
+        "llm.token_count.completion_details.reasoning",
+    ),
+    "finish_reasons": (
+        "gen_ai.response.finish_reasons",
+        "gen_ai.response.finish_reason",
+        "llm.response.finish_reason",
+    ),
     "error_type": ("error.type",),
     "ttft_ms": ("llmpulse.time_to_first_token_ms",),
     "ttft_s": ("gen_ai.server.time_to_first_token", "gen_ai.response.time_to_first_chunk"),
-    "retry_attempt": ("llmpulse.retry.attempt", "gen_ai.request.retry_attempt",
-                      "http.request.resend_count"),
+    "retry_attempt": (
+        "llmpulse.retry.attempt",
+        "gen_ai.request.retry_attempt",
+        "http.request.resend_count",
+    ),
     "transaction_id": ("llmpulse.transaction.id",),
     "risk_tier": ("llmpulse.risk_tier",),
     "team": ("llmpulse.team",),
     "feature": ("llmpulse.feature",),
-    "environment": ("deployment.environment.name", "deployment.environment",
-                    "gen_ai.environment"),
+    "environment": ("deployment.environment.name", "deployment.environment", "gen_ai.environment"),
     "service_name": ("service.name", "gen_ai.application_name"),
 }
 
 #: Any of these on a span makes it an LLM span.
-LLM_MARKERS: frozenset[str] = frozenset({
-    "gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.system",
-    "gen_ai.request.model", "gen_ai.response.model",
-    "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens",
-    "llm.model_name", "llm.provider", "llm.system", "llm.request.type",
-})
+LLM_MARKERS: frozenset[str] = frozenset(
+    {
+        "gen_ai.operation.name",
+        "gen_ai.provider.name",
+        "gen_ai.system",
+        "gen_ai.request.model",
+        "gen_ai.response.model",
+        "gen_ai.usage.input_tokens",
+        "gen_ai.usage.prompt_tokens",
+        "llm.model_name",
+        "llm.provider",
+        "llm.system",
+        "llm.request.type",
+    }
+)
 
 _OPENINFERENCE_LLM_KINDS = frozenset({"LLM", "EMBEDDING"})
-
 
 
 def first(attrs: dict[str, Any], field: str, resource: dict[str, Any] | None = None) -> Any:

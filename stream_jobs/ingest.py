@@ -20,10 +20,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from llmpulse.errors import RetryLater
 from llmpulse.schemas.record import DeadLetter
 from llmpulse.stream_jobs.pipeline import BatchResult, Message, Pipeline
 from llmpulse.stream_jobs.sink import ClickHouseSink
+
+from llmpulse.errors import RetryLater
 
 __all__ = ["Ingest", "IngestStats", "dead_letter_json"]
 
@@ -46,9 +47,11 @@ class IngestStats:
 
     def line(self) -> str:
         secs = max(time.monotonic() - self.started, 1e-9)
-        return (f"messages={self.messages} spans={self.spans} calls={self.calls} "
-                f"rejected={self.rejected} non_llm={self.non_llm} "
-                f"retries={self.write_retries} rate={self.spans / secs:,.0f} spans/s")
+        return (
+            f"messages={self.messages} spans={self.spans} calls={self.calls} "
+            f"rejected={self.rejected} non_llm={self.non_llm} "
+            f"retries={self.write_retries} rate={self.spans / secs:,.0f} spans/s"
+        )
 
 
 def dead_letter_json(dl: DeadLetter) -> bytes:
@@ -62,9 +65,13 @@ def dead_letter_json(dl: DeadLetter) -> bytes:
 class Ingest:
     """Process → write to ClickHouse (retrying) → send dead letters."""
 
-    def __init__(self, pipeline: Pipeline, sink: ClickHouseSink,
-                 send_dead_letter: SendDeadLetter | None = None,
-                 max_backoff: float = 30.0) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        sink: ClickHouseSink,
+        send_dead_letter: SendDeadLetter | None = None,
+        max_backoff: float = 30.0,
+    ) -> None:
         self.pipeline = pipeline
         self.sink = sink
         self.send_dead_letter = send_dead_letter
@@ -89,8 +96,10 @@ class Ingest:
                 await asyncio.sleep(wait)
                 backoff = min(backoff * 2, self.max_backoff)
         if self.send_dead_letter is not None and result.dead_letters:
-            pending = [await self.send_dead_letter(dl.reason.encode(), dead_letter_json(dl))
-                       for dl in result.dead_letters]
+            pending = [
+                await self.send_dead_letter(dl.reason.encode(), dead_letter_json(dl))
+                for dl in result.dead_letters
+            ]
             await asyncio.gather(*[p for p in pending if asyncio.isfuture(p)])
         st = self.stats
         st.messages += len(messages)

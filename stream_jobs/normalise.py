@@ -18,8 +18,13 @@ from llmpulse.stream_jobs.pricing import PICO_PER_USD, PriceCatalogue
 __all__ = ["Limits", "Rejection", "normalise_span"]
 
 _OPERATIONS = {"llm": "chat", "embedding": "embeddings", "completion": "text_completion"}
-_TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens",
-                 "cache_creation_tokens", "reasoning_tokens")
+_TOKEN_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_creation_tokens",
+    "reasoning_tokens",
+)
 _STATUS_ERROR = 2
 _PICO = Decimal(PICO_PER_USD)
 
@@ -34,7 +39,7 @@ class Limits:
     max_age_days: float = 400.0
 
 
-class Rejection(Exception):  # noqa: N818 - a verdict, not a failure
+class Rejection(Exception):
     """Why a span was not accepted: a reason from REJECT_REASONS, a detail, a stage."""
 
     def __init__(self, reason: str, detail: str, stage: str = "validate") -> None:
@@ -69,8 +74,9 @@ def _text(value: Any, field: str, limits: Limits, default: str = "") -> str:
         return default
     text = value if isinstance(value, str) else str(value)
     if len(text) > limits.max_attribute_chars:
-        raise Rejection("oversized_attribute",
-                        f"{field} has {len(text)} chars > {limits.max_attribute_chars}")
+        raise Rejection(
+            "oversized_attribute", f"{field} has {len(text)} chars > {limits.max_attribute_chars}"
+        )
     return text
 
 
@@ -108,15 +114,20 @@ def normalise_span(
     if end_ns < start_ns:
         raise Rejection("negative_duration", f"ends {(start_ns - end_ns) / 1e6:.3f} ms early")
     if start_ns > now_ns + limits.max_future_skew_s * 1e9:
-        raise Rejection("future_timestamp",
-                        f"starts {(start_ns - now_ns) / 1e9:.0f}s after the worker's clock")
+        raise Rejection(
+            "future_timestamp", f"starts {(start_ns - now_ns) / 1e9:.0f}s after the worker's clock"
+        )
     if start_ns < now_ns - limits.max_age_days * 86400e9:
-        raise Rejection("ancient_timestamp",
-                        f"starts {(now_ns - start_ns) / 86400e9:.0f} days ago")
+        raise Rejection("ancient_timestamp", f"starts {(now_ns - start_ns) / 86400e9:.0f} days ago")
 
     request_model = _text(first(attrs, "request_model"), "request_model", limits)
-    response_model = _text(attrs.get("gen_ai.response.model") or attrs.get("llm.response.model")
-                           or attrs.get("llm.model_name"), "response_model", limits)
+    response_model = _text(
+        attrs.get("gen_ai.response.model")
+        or attrs.get("llm.response.model")
+        or attrs.get("llm.model_name"),
+        "response_model",
+        limits,
+    )
     if not request_model and not response_model:
         raise Rejection("missing_model", "no request or response model attribute")
     request_model = request_model or response_model
@@ -125,8 +136,9 @@ def normalise_span(
     tokens = [_token(first(attrs, f), f, limits) for f in _TOKEN_FIELDS]
     inp, out, cache_read, cache_creation, reasoning = tokens
     if cache_read + cache_creation > inp:
-        raise Rejection("inconsistent_tokens",
-                        f"cached {cache_read}+{cache_creation} > input {inp}")
+        raise Rejection(
+            "inconsistent_tokens", f"cached {cache_read}+{cache_creation} > input {inp}"
+        )
     if reasoning > out:
         raise Rejection("inconsistent_tokens", f"reasoning {reasoning} > output {out}")
 
@@ -143,7 +155,8 @@ def normalise_span(
 
     start = datetime.fromtimestamp(start_ns / 1e9, UTC)
     price = catalogue.lookup(response_model, start.date()) or catalogue.lookup(
-        request_model, start.date())
+        request_model, start.date()
+    )
     if price is None:
         cost, price_status, price_version = Decimal(0), "unknown_model", ""
     else:
@@ -162,8 +175,7 @@ def normalise_span(
         transaction_id=_text(first(attrs, "transaction_id"), "transaction_id", limits, trace_id),
         start_time=start,
         end_time=datetime.fromtimestamp(end_ns / 1e9, UTC),
-        service_name=_text(first(attrs, "service_name", resource), "service_name", limits,
-                           UNKNOWN),
+        service_name=_text(first(attrs, "service_name", resource), "service_name", limits, UNKNOWN),
         environment=_text(first(attrs, "environment", resource), "environment", limits, UNKNOWN),
         team=_text(first(attrs, "team", resource), "team", limits, UNKNOWN),
         feature=_text(first(attrs, "feature", resource), "feature", limits, UNKNOWN),

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from llmpulse.schemas.record import CallRecord, DeadLetter
 from llmpulse.schemas.content import is_content_key
+from llmpulse.schemas.record import CallRecord, DeadLetter
 from llmpulse.stream_jobs.conventions import first, is_llm_span
 from llmpulse.stream_jobs.decode import DecodeError, attributes, decode_request
 from llmpulse.stream_jobs.normalise import Limits, Rejection, normalise_span
@@ -84,34 +84,47 @@ class Pipeline:
                 self._process_message(msg, now_ns, result)
             except Exception as exc:  # a bug must not stall the partition
                 log.exception("internal error on %s/%d@%d", msg.topic, msg.partition, msg.offset)
-                result.dead_letters.append(_dead(msg, -1, "normalise", "internal_error",
-                                                 repr(exc)[:500], payload=msg.value))
+                result.dead_letters.append(
+                    _dead(
+                        msg, -1, "normalise", "internal_error", repr(exc)[:500], payload=msg.value
+                    )
+                )
         return result
 
     def _process_message(self, msg: Message, now_ns: int, result: BatchResult) -> None:
         value = msg.value or b""
         counts = [0, 0, 0, 0, 0]  # spans, llm, non_llm, rejected, unpriced
         if len(value) > self.max_message_bytes:
-            result.dead_letters.append(_dead(
-                msg, -1, "decode", "oversized_message",
-                f"{len(value)} bytes > {self.max_message_bytes}", payload=value))
+            result.dead_letters.append(
+                _dead(
+                    msg,
+                    -1,
+                    "decode",
+                    "oversized_message",
+                    f"{len(value)} bytes > {self.max_message_bytes}",
+                    payload=value,
+                )
+            )
             counts[3] = 1
         else:
             try:
                 req = decode_request(value)
             except DecodeError as exc:
-                result.dead_letters.append(_dead(msg, -1, "decode", "malformed_protobuf",
-                                                 str(exc)[:500], payload=value))
+                result.dead_letters.append(
+                    _dead(msg, -1, "decode", "malformed_protobuf", str(exc)[:500], payload=value)
+                )
                 counts[3] = 1
             else:
                 self._process_request(msg, req, now_ns, result, counts)
         result.spans += counts[0]
         result.non_llm_spans += counts[2]
-        result.batches.append((msg.topic, msg.partition, msg.offset, len(value), *counts,
-                               datetime.now(UTC)))
+        result.batches.append(
+            (msg.topic, msg.partition, msg.offset, len(value), *counts, datetime.now(UTC))
+        )
 
-    def _process_request(self, msg: Message, req: Any, now_ns: int, result: BatchResult,
-                         counts: list[int]) -> None:
+    def _process_request(
+        self, msg: Message, req: Any, now_ns: int, result: BatchResult, counts: list[int]
+    ) -> None:
         seen: set[bytes] = set()
         index = -1
         for rs in req.resource_spans:
@@ -130,29 +143,52 @@ class Pipeline:
                         if key in seen:
                             raise Rejection("duplicate_span", "span id repeated in the message")
                         seen.add(key)
-                        record = normalise_span(span, attrs, resource, self.catalogue, now_ns,
-                                                self.limits, (msg.partition, msg.offset))
+                        record = normalise_span(
+                            span,
+                            attrs,
+                            resource,
+                            self.catalogue,
+                            now_ns,
+                            self.limits,
+                            (msg.partition, msg.offset),
+                        )
                     except Rejection as rej:
                         counts[3] += 1
-                        result.dead_letters.append(_span_dead(msg, index, rej, span, attrs,
-                                                              resource))
+                        result.dead_letters.append(
+                            _span_dead(msg, index, rej, span, attrs, resource)
+                        )
                         continue
                     except Exception as exc:
-                        log.exception("internal error normalising span %d of %s/%d@%d",
-                                      index, msg.topic, msg.partition, msg.offset)
+                        log.exception(
+                            "internal error normalising span %d of %s/%d@%d",
+                            index,
+                            msg.topic,
+                            msg.partition,
+                            msg.offset,
+                        )
                         counts[3] += 1
-                        rej = Rejection("internal_error", repr(exc)[:500], "normalise")
-                        result.dead_letters.append(_span_dead(msg, index, rej, span, attrs,
-                                                              resource))
+                        bug = Rejection("internal_error", repr(exc)[:500], "normalise")
+                        result.dead_letters.append(
+                            _span_dead(msg, index, bug, span, attrs, resource)
+                        )
                         continue
                     if record.price_status != "ok":
                         counts[4] += 1
                     result.calls.append(record)
 
 
-def _dead(msg: Message, index: int, stage: str, reason: str, detail: str, *,
-          payload: bytes, trace_id: str = "", span_id: str = "",
-          service: str = "") -> DeadLetter:
+def _dead(
+    msg: Message,
+    index: int,
+    stage: str,
+    reason: str,
+    detail: str,
+    *,
+    payload: bytes,
+    trace_id: str = "",
+    span_id: str = "",
+    service: str = "",
+) -> DeadLetter:
     return DeadLetter(
         source_topic=msg.topic,
         source_partition=msg.partition,
@@ -170,14 +206,35 @@ def _dead(msg: Message, index: int, stage: str, reason: str, detail: str, *,
     )
 
 
-def _span_dead(msg: Message, index: int, rej: Rejection, span: Any, attrs: dict[str, Any],
-               resource: dict[str, Any]) -> DeadLetter:
-    kept = {k: (v if not isinstance(v, str) else v[:512]) for k, v in attrs.items()
-            if not is_content_key(k)}
-    doc = {"name": span.name[:256], "start_time_unix_nano": span.start_time_unix_nano,
-           "end_time_unix_nano": span.end_time_unix_nano, "attributes": kept}
+def _span_dead(
+    msg: Message,
+    index: int,
+    rej: Rejection,
+    span: Any,
+    attrs: dict[str, Any],
+    resource: dict[str, Any],
+) -> DeadLetter:
+    kept = {
+        k: (v if not isinstance(v, str) else v[:512])
+        for k, v in attrs.items()
+        if not is_content_key(k)
+    }
+    doc = {
+        "name": span.name[:256],
+        "start_time_unix_nano": span.start_time_unix_nano,
+        "end_time_unix_nano": span.end_time_unix_nano,
+        "attributes": kept,
+    }
     payload = json.dumps(doc, default=str).encode()
     service = first(attrs, "service_name", resource)
-    return _dead(msg, index, rej.stage, rej.reason, rej.detail, payload=payload,
-                 trace_id=span.trace_id.hex(), span_id=span.span_id.hex(),
-                 service=str(service or "")[:256])
+    return _dead(
+        msg,
+        index,
+        rej.stage,
+        rej.reason,
+        rej.detail,
+        payload=payload,
+        trace_id=span.trace_id.hex(),
+        span_id=span.span_id.hex(),
+        service=str(service or "")[:256],
+    )

@@ -74,8 +74,13 @@ class ModelPrice:
 class PriceCatalogue:
     """All model prices, by model name and alias, with effective dates."""
 
-    def __init__(self, version: str, prices: list[ModelPrice], aliases: dict[str, str],
-                 providers: dict[str, str]) -> None:
+    def __init__(
+        self,
+        version: str,
+        prices: list[ModelPrice],
+        aliases: dict[str, str],
+        providers: dict[str, str],
+    ) -> None:
         self.version = version
         self._by_model: dict[str, list[ModelPrice]] = {}
         for p in sorted(prices, key=lambda p: p.effective_from):

@@ -13,6 +13,8 @@ Every variable, once:
 - ``LLMPULSE_BATCH_MAX_MESSAGES`` / ``LLMPULSE_BATCH_MAX_SECONDS``: flush a batch
   to ClickHouse after this many Kafka messages or seconds (200 / 1.0).
 - ``LLMPULSE_MAX_MESSAGE_BYTES``: larger messages are dead-lettered (8 MiB).
+- ``LLMPULSE_SESSION_TIMEOUT_S``: Kafka group session timeout; a crashed worker's
+  partitions move to another after this long (default 30).
 - ``LLMPULSE_PRICE_CATALOGUE``: path of a price catalogue replacing the shipped one.
 - ``LLMPULSE_DATA_DIR``: working folder of the worker (default ``./.llmpulse``).
 """
@@ -46,6 +48,7 @@ class WorkerSettings(BaseSettings):
     batch_max_messages: int = Field(default=200, gt=0)
     batch_max_seconds: float = Field(default=1.0, gt=0)
     max_message_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    session_timeout_s: float = Field(default=30.0, ge=6.0)
     price_catalogue: Path | None = None
     data_dir: Path = Path(".llmpulse")
     log_level: str = "info"

@@ -13,17 +13,28 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from llmpulse.errors import RetryLater
 from llmpulse.schemas.record import CALL_COLUMNS, DEAD_LETTER_COLUMNS
 from llmpulse.stream_jobs.clickhouse import check_identifier
 from llmpulse.stream_jobs.pipeline import BatchResult
+
+from llmpulse.errors import RetryLater
 
 __all__ = ["BATCH_COLUMNS", "ClickHouseSink"]
 
 log = logging.getLogger(__name__)
 
-BATCH_COLUMNS = ("source_topic", "source_partition", "source_offset", "message_bytes", "spans",
-                 "llm_spans", "non_llm_spans", "rejected", "unpriced", "ingested_at")
+BATCH_COLUMNS = (
+    "source_topic",
+    "source_partition",
+    "source_offset",
+    "message_bytes",
+    "spans",
+    "llm_spans",
+    "non_llm_spans",
+    "rejected",
+    "unpriced",
+    "ingested_at",
+)
 
 
 class ClickHouseSink:
@@ -38,8 +49,7 @@ class ClickHouseSink:
         token = result.token
         try:
             self._insert("llm_calls", result.calls, CALL_COLUMNS, f"{token}:calls")
-            self._insert("dead_letters", result.dead_letters, DEAD_LETTER_COLUMNS,
-                         f"{token}:dead")
+            self._insert("dead_letters", result.dead_letters, DEAD_LETTER_COLUMNS, f"{token}:dead")
             self._insert("ingest_batches", result.batches, BATCH_COLUMNS, f"{token}:batches")
         except Exception as exc:
             raise RetryLater(f"ClickHouse write failed: {exc}", retry_after=1.0) from exc
@@ -47,5 +57,9 @@ class ClickHouseSink:
     def _insert(self, table: str, rows: list[Any], columns: tuple[str, ...], token: str) -> None:
         if not rows:
             return
-        self.client.insert(f"{self.database}.{table}", rows, column_names=list(columns),
-                           settings={"insert_deduplication_token": token})
+        self.client.insert(
+            f"{self.database}.{table}",
+            rows,
+            column_names=list(columns),
+            settings={"insert_deduplication_token": token},
+        )

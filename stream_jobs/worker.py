@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -31,7 +32,6 @@ def build_ingest(settings: WorkerSettings, client: Any | None = None) -> Ingest:
 def run_worker(settings: WorkerSettings) -> None:
     """Block running the Faust worker until it is told to stop."""
     import faust
-
     from llmpulse.stream_jobs.app import create_app
 
     # Faust changes into its workdir: make every path absolute first.
@@ -41,8 +41,9 @@ def run_worker(settings: WorkerSettings) -> None:
     ensure_topics(settings)
     ingest = build_ingest(settings)
     app = create_app(settings, ingest)
-    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True,
-                          workdir=str(settings.data_dir))
+    worker = faust.Worker(
+        app, loglevel=settings.log_level, quiet=True, workdir=str(settings.data_dir)
+    )
     try:
         worker.execute_from_commandline()
     finally:
@@ -55,20 +56,25 @@ def ensure_topics(settings: WorkerSettings, partitions: int = 2) -> None:
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
-
     from llmpulse.collectors.config import kafka_security
 
-    admin = KafkaAdminClient(**kafka_security(
-        {"bootstrap_servers": settings.kafka_bootstrap.split(","),
-         "client_id": "llmpulse-admin"}))
+    admin = KafkaAdminClient(
+        **kafka_security(
+            {
+                "bootstrap_servers": settings.kafka_bootstrap.split(","),
+                "client_id": "llmpulse-admin",
+            }
+        )
+    )
     try:
         existing = set(admin.list_topics())
-        wanted = [NewTopic(t, partitions, 1) for t in (settings.topic, settings.dead_letter_topic)
-                  if t not in existing]
+        wanted = [
+            NewTopic(t, partitions, 1)
+            for t in (settings.topic, settings.dead_letter_topic)
+            if t not in existing
+        ]
         if wanted:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(wanted)
-            except TopicAlreadyExistsError:
-                pass
     finally:
         admin.close()

@@ -27,8 +27,12 @@ class LagProbe:
 
         self.topic = topic
         # A consumer that never subscribes: it only asks about the group's offsets.
-        self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
-                                       enable_auto_commit=False, client_id="llmpulse-lag")
+        self._consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=group,
+            enable_auto_commit=False,
+            client_id="llmpulse-lag",
+        )
 
     def progress(self) -> tuple[int, int]:
         """(committed, end) offsets of the group on the topic, summed over partitions."""
@@ -61,35 +65,81 @@ def consumer_progress(bootstrap: str, group: str, topic: str) -> tuple[int, int]
 class WorkerProcess:
     """``llmpulse worker`` in a child process, logging to ``log_path``."""
 
-    def __init__(self, bootstrap: str, dsn: str, data_dir: Path, topic: str = "otlp_spans",
-                 group_id: str = "llmpulse-worker", dead_letter_topic: str | None = None,
-                 database: str = "llmpulse", extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        dsn: str,
+        data_dir: Path,
+        topic: str = "otlp_spans",
+        group_id: str = "llmpulse-worker",
+        dead_letter_topic: str | None = None,
+        database: str = "llmpulse",
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
         self.group_id = group_id
         self.data_dir = Path(data_dir).resolve()
         self.log_path = self.data_dir / "worker.log"
-        self.cmd = [sys.executable, "-m", "llmpulse.stream_jobs.cli", "worker",
-                    "--kafka", bootstrap, "--dsn", dsn, "--topic", topic,
-                    "--group-id", group_id, "--data-dir", str(self.data_dir),
-                    "--database", database,
-                    "--dead-letter-topic", dead_letter_topic or f"{topic}.dlq"]
+        self.cmd = [
+            sys.executable,
+            "-m",
+            "llmpulse.stream_jobs.cli",
+            "worker",
+            "--kafka",
+            bootstrap,
+            "--dsn",
+            dsn,
+            "--topic",
+            topic,
+            "--group-id",
+            group_id,
+            "--data-dir",
+            str(self.data_dir),
+            "--database",
+            database,
+            "--dead-letter-topic",
+            dead_letter_topic or f"{topic}.dlq",
+        ]
         self.env = {**os.environ, **(extra_env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> WorkerProcess:
+    def start(self, wait: bool = True, timeout: float = 60.0) -> WorkerProcess:
+        """Start the child; with ``wait``, return once it is up and handles signals."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "ready").unlink(missing_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
-        self.proc = subprocess.Popen(self.cmd, stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=self.env)
+        self.proc = subprocess.Popen(
+            self.cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env
+        )
         log.close()
+        if wait:
+            self.wait_ready(timeout)
         return self
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Block until the worker has started its app (it writes ``ready``)."""
+        deadline = time.monotonic() + timeout
+        while not (self.data_dir / "ready").exists():
+            if not self.alive():
+                raise LlmpulseError(
+                    f"the worker exited early; see {self.log_path}:\n" + self.tail()
+                )
+            if time.monotonic() > deadline:
+                raise LlmpulseError(
+                    f"the worker did not start within {timeout:.0f}s; see {self.log_path}"
+                )
+            time.sleep(0.1)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def wait_caught_up(self, timeout: float = 180.0, settle: float = 0.0,
-                       on_progress: Callable[[int, int], None] | None = None) -> None:
+    def wait_caught_up(
+        self,
+        timeout: float = 180.0,
+        settle: float = 0.0,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> None:
         """Block until every message on the topic is committed (so durably stored)."""
         deadline = time.monotonic() + timeout
         probe = LagProbe(self.bootstrap, self.group_id, self.topic)
@@ -97,8 +147,9 @@ class WorkerProcess:
         try:
             while True:
                 if not self.alive():
-                    raise LlmpulseError(f"the worker exited early; see {self.log_path}:\n"
-                                        + self.tail())
+                    raise LlmpulseError(
+                        f"the worker exited early; see {self.log_path}:\n" + self.tail()
+                    )
                 try:
                     done, end = probe.progress()
                 except Exception as exc:  # broker busy: try again
@@ -111,7 +162,8 @@ class WorkerProcess:
                 if time.monotonic() > deadline:
                     raise LlmpulseError(
                         f"the worker did not catch up within {timeout:.0f}s (committed "
-                        f"{done} of {end}) {last_error}; see {self.log_path}")
+                        f"{done} of {end}) {last_error}; see {self.log_path}"
+                    )
                 time.sleep(0.25)
         finally:
             probe.close()

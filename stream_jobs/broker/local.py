@@ -8,6 +8,7 @@ free loopback ports, with its data, config and log in a folder of its own.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -79,20 +80,31 @@ class LocalBroker:
             return self.libs_dir
         for tool in ("mvn", "java"):
             if shutil.which(tool) is None:
-                raise BrokerError(f"{tool!r} is not on PATH; the local Kafka broker needs Java 17+ "
-                                  "and Maven to fetch it from Maven Central")
+                raise BrokerError(
+                    f"{tool!r} is not on PATH; the local Kafka broker needs Java 17+ "
+                    "and Maven to fetch it from Maven Central"
+                )
         self.libs_dir.mkdir(parents=True, exist_ok=True)
         pom = resources.files("llmpulse.stream_jobs.broker").joinpath("pom.xml")
         work = self.libs_dir.parent / "pom.xml"
         work.write_text(pom.read_text())
-        cmd = ["mvn", "-B", "dependency:copy-dependencies", "-f", str(work),
-               f"-DoutputDirectory={self.libs_dir}", "-DincludeScope=runtime"]
+        cmd = [
+            "mvn",
+            "-B",
+            "dependency:copy-dependencies",
+            "-f",
+            str(work),
+            f"-DoutputDirectory={self.libs_dir}",
+            "-DincludeScope=runtime",
+        ]
         if quiet:
             cmd.insert(1, "-q")
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
-            raise BrokerError("Maven could not fetch Kafka "
-                              f"{KAFKA_VERSION}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+            raise BrokerError(
+                "Maven could not fetch Kafka "
+                f"{KAFKA_VERSION}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
+            )
         marker.write_text(KAFKA_VERSION)
         return self.libs_dir
 
@@ -133,36 +145,56 @@ class LocalBroker:
         props = self.data_dir / "server.properties"
         props.write_text(_server_properties(port, controller, kdata))
         log4j = self.data_dir / "log4j.properties"
-        log4j.write_text(resources.files("llmpulse.stream_jobs.broker")
-                         .joinpath("log4j.properties").read_text())
+        log4j.write_text(
+            resources.files("llmpulse.stream_jobs.broker").joinpath("log4j.properties").read_text()
+        )
         classpath = f"{libs}/*"
-        java = ["java", "-Xms256m", "-Xmx768m", "-XX:+UseG1GC",
-                f"-Dlog4j.configuration=file:{log4j}",
-                f"-Dkafka.logs.dir={self.data_dir / 'logs'}", "-cp", classpath]
+        java = [
+            "java",
+            "-Xms256m",
+            "-Xmx768m",
+            "-XX:+UseG1GC",
+            f"-Dlog4j.configuration=file:{log4j}",
+            f"-Dkafka.logs.dir={self.data_dir / 'logs'}",
+            "-cp",
+            classpath,
+        ]
         if not (kdata / "meta.properties").exists():
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            fmt = subprocess.run([*java, _STORAGE_TOOL, "format", "-t", cluster_id,
-                                  "-c", str(props)], capture_output=True, text=True)
+            fmt = subprocess.run(
+                [*java, _STORAGE_TOOL, "format", "-t", cluster_id, "-c", str(props)],
+                capture_output=True,
+                text=True,
+            )
             if fmt.returncode != 0:
                 raise BrokerError(f"formatting KRaft storage failed: {fmt.stderr[-2000:]}")
         out = open(self.data_dir / "logs" / "stdout.log", "ab")  # noqa: SIM115 - owned by child
-        proc = subprocess.Popen([*java, _MAIN, str(props)], stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            [*java, _MAIN, str(props)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         out.close()
-        info = BrokerInfo(pid=proc.pid, port=port, controller_port=controller,
-                          data_dir=str(self.data_dir))
+        info = BrokerInfo(
+            pid=proc.pid, port=port, controller_port=controller, data_dir=str(self.data_dir)
+        )
         self._state_file.write_text(json.dumps(asdict(info)))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise BrokerError(f"the Kafka broker exited with {proc.returncode}; "
-                                  f"see {self.log_file} and {self.data_dir / 'logs/stdout.log'}")
+                raise BrokerError(
+                    f"the Kafka broker exited with {proc.returncode}; "
+                    f"see {self.log_file} and {self.data_dir / 'logs/stdout.log'}"
+                )
             if _accepts(port) and _serves_metadata(info.bootstrap):
                 return info
             time.sleep(0.25)
         self.stop()
-        raise BrokerError(f"the Kafka broker did not come up within {timeout:.0f}s; "
-                          f"see {self.log_file}")
+        raise BrokerError(
+            f"the Kafka broker did not come up within {timeout:.0f}s; see {self.log_file}"
+        )
 
     # ------------------------------------------------------------------- stop
     def stop(self, timeout: float = 30.0) -> bool:
@@ -184,27 +216,29 @@ class LocalBroker:
 
 
 def _server_properties(port: int, controller: int, data: Path) -> str:
-    return "\n".join([
-        "process.roles=broker,controller",
-        "node.id=1",
-        f"controller.quorum.voters=1@127.0.0.1:{controller}",
-        f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
-        f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
-        "controller.listener.names=CONTROLLER",
-        "inter.broker.listener.name=PLAINTEXT",
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        f"log.dirs={data}",
-        "num.partitions=1",
-        "offsets.topic.replication.factor=1",
-        "offsets.topic.num.partitions=4",
-        "transaction.state.log.replication.factor=1",
-        "transaction.state.log.min.isr=1",
-        "group.initial.rebalance.delay.ms=0",
-        "auto.create.topics.enable=true",
-        "message.max.bytes=16777216",
-        "log.retention.hours=168",
-        "",
-    ])
+    return "\n".join(
+        [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@127.0.0.1:{controller}",
+            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            f"log.dirs={data}",
+            "num.partitions=1",
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=4",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            "auto.create.topics.enable=true",
+            "message.max.bytes=16777216",
+            "log.retention.hours=168",
+            "",
+        ]
+    )
 
 
 def _alive(pid: int) -> bool:
@@ -222,10 +256,8 @@ def _alive(pid: int) -> bool:
 
 
 def _signal(pid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _accepts(port: int) -> bool:

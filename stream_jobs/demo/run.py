@@ -35,12 +35,16 @@ def _say(quiet: bool, msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
 
-def run_demo(events: int = 5000, seed: int = 7, kafka: str | None = None,
-             out_dir: Path = Path("demo-output"), quiet: bool = False) -> dict[str, Any]:
+def run_demo(
+    events: int = 5000,
+    seed: int = 7,
+    kafka: str | None = None,
+    out_dir: Path = Path("demo-output"),
+    quiet: bool = False,
+) -> dict[str, Any]:
     """Run the demo; return the summary (also written to ``out_dir/summary.json``)."""
-    from tqdm import tqdm
-
     from llmpulse.stream_jobs.settings import WorkerSettings
+    from tqdm import tqdm
 
     out_dir.mkdir(parents=True, exist_ok=True)
     for owned in ("chdb", "worker", "kafka"):  # a fresh run every time: compare totals
@@ -55,17 +59,20 @@ def run_demo(events: int = 5000, seed: int = 7, kafka: str | None = None,
     dsn = f"chdb://{(out_dir / 'chdb').resolve()}"
     worker = WorkerProcess(kafka, dsn, out_dir / "worker", topic=TOPIC, group_id=GROUP)
     try:
-        ensure_topics(WorkerSettings(kafka_bootstrap=kafka, topic=TOPIC,
-                                     dead_letter_topic=f"{TOPIC}.dlq"))
+        ensure_topics(
+            WorkerSettings(kafka_bootstrap=kafka, topic=TOPIC, dead_letter_topic=f"{TOPIC}.dlq")
+        )
         _say(quiet, f"▶ starting the worker (embedded ClickHouse in {out_dir / 'chdb'}) ...")
         worker.start()
         exporter = KafkaSpanExporter(bootstrap_servers=kafka, topic=TOPIC)
         gen = TrafficGenerator(exporter, seed=seed)
-        with tqdm(total=events, desc="emit LLM calls", unit="call", disable=quiet,
-                  file=sys.stderr) as bar:
+        with tqdm(
+            total=events, desc="emit LLM calls", unit="call", disable=quiet, file=sys.stderr
+        ) as bar:
             emitted = gen.run(events, progress=bar.update)
         exporter.shutdown()
         with tqdm(desc="worker stores", unit="msg", disable=quiet, file=sys.stderr) as bar:
+
             def progress(done: int, end: int) -> None:
                 bar.total = end
                 bar.n = done
@@ -115,27 +122,35 @@ def render(summary: dict[str, Any]) -> str:
         f"input tokens      {s['input_tokens']:>10,}   "
         f"(cache read {s['cache_read_tokens']:,}, cache write {s['cache_creation_tokens']:,})",
         f"output tokens     {s['output_tokens']:>10,}   (reasoning {s['reasoning_tokens']:,})",
-        f"cost              ${float(s['cost_usd']):>10,.4f}  (emitted ${float(e['cost_usd']):,.4f})",
+        f"cost              ${float(s['cost_usd']):>10,.4f}  "
+        f"(emitted ${float(e['cost_usd']):,.4f})",
         f"errors / retries  {s['errors']:>10,} / {s['retries']:,}",
         f"unpriced calls    {s['unpriced']:>10,}   (unknown model: flagged, not zero-cost)",
     ]
     if lat:
-        lines.append(f"latency p50/p95/p99  {lat['p50']:,.0f} / {lat['p95']:,.0f} / "
-                     f"{lat['p99']:,.0f} ms")
+        lines.append(
+            f"latency p50/p95/p99  {lat['p50']:,.0f} / {lat['p95']:,.0f} / {lat['p99']:,.0f} ms"
+        )
     lines += ["", "cost by model:"]
     for m in s["by_model"]:
-        lines.append(f"  {m['model']:<28} {m['provider']:<11} {m['calls']:>6,} calls  "
-                     f"${float(m['cost_usd']):>9,.4f}  p95 {m['p95_ms']:>8,.0f} ms")
+        lines.append(
+            f"  {m['model']:<28} {m['provider']:<11} {m['calls']:>6,} calls  "
+            f"${float(m['cost_usd']):>9,.4f}  p95 {m['p95_ms']:>8,.0f} ms"
+        )
     lines += ["", "cost by team:"]
     for t in s["by_team"]:
-        lines.append(f"  {t['team']:<14} {t['calls']:>6,} calls  ${float(t['cost_usd']):>9,.4f}"
-                     f"  errors {t['errors']:,}")
-    lines += ["", f"rejected (dead-letter topic + table): "
-                  f"{sum(r['count'] for r in s['rejects'])}"]
+        lines.append(
+            f"  {t['team']:<14} {t['calls']:>6,} calls  ${float(t['cost_usd']):>9,.4f}"
+            f"  errors {t['errors']:,}"
+        )
+    lines += ["", f"rejected (dead-letter topic + table): {sum(r['count'] for r in s['rejects'])}"]
     for r in s["rejects"]:
         lines.append(f"  {r['reason']:<22} at {r['stage']:<10} {r['count']:>6,}")
     lines.append(f"non-LLM spans skipped: {s['non_llm_spans']:,} in {s['messages']:,} messages")
-    verdict = "OK: stored totals equal emitted totals" if summary["ok"] else \
-        f"MISMATCH: {[k for k, v in summary['checks'].items() if not v]}"
+    verdict = (
+        "OK: stored totals equal emitted totals"
+        if summary["ok"]
+        else f"MISMATCH: {[k for k, v in summary['checks'].items() if not v]}"
+    )
     lines += ["", verdict, f"({summary['seconds']}s; summary.json in {summary['out_dir']})"]
     return "\n".join(lines)

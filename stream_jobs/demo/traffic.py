@@ -19,14 +19,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from llmpulse.collectors import KafkaSpanExporter, transaction
+from llmpulse.collectors.context import TransactionSpanProcessor
+from llmpulse.stream_jobs.pricing import PICO_PER_USD, PriceCatalogue
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
-
-from llmpulse.collectors import KafkaSpanExporter, transaction
-from llmpulse.collectors.context import TransactionSpanProcessor
-from llmpulse.stream_jobs.pricing import PICO_PER_USD, PriceCatalogue
 
 __all__ = ["Emitted", "TrafficGenerator"]
 
@@ -46,29 +45,52 @@ _MODELS = {
     "gpt-4o": _Model("openai", "gpt-4o", "gpt-4o-2024-08-06", 1800, 0.3),
     "gpt-4o-mini": _Model("openai", "gpt-4o-mini", "gpt-4o-mini-2024-07-18", 700, 0.2),
     "o3-mini": _Model("openai", "o3-mini", "o3-mini-2025-01-31", 4500, 0.0, reasoning=True),
-    "claude-sonnet-4": _Model("anthropic", "claude-sonnet-4", "claude-sonnet-4-20250514",
-                              2200, 0.5),
+    "claude-sonnet-4": _Model(
+        "anthropic", "claude-sonnet-4", "claude-sonnet-4-20250514", 2200, 0.5
+    ),
     "gemini-2.0-flash": _Model("gcp.gemini", "gemini-2.0-flash", "gemini-2.0-flash-001", 600),
-    "embed": _Model("openai", "text-embedding-3-small", "text-embedding-3-small", 120,
-                    operation="embeddings"),
+    "embed": _Model(
+        "openai", "text-embedding-3-small", "text-embedding-3-small", 120, operation="embeddings"
+    ),
     "acme-llm-7b": _Model("self_hosted", "acme-llm-7b", "acme-llm-7b", 900),
 }
 
 # service -> (team, environment, convention, [(feature, risk tier, models, weight)])
 _SERVICES: dict[str, tuple[str, str, str, list[tuple[str, str, list[str], float]]]] = {
-    "checkout-assistant": ("payments", "prod", "gen_ai", [
-        ("refund-triage", "high", ["gpt-4o", "claude-sonnet-4"], 2.0),
-        ("order-summary", "medium", ["gpt-4o-mini"], 3.0)]),
-    "support-bot": ("support", "prod", "gen_ai_deprecated", [
-        ("ticket-reply", "medium", ["claude-sonnet-4", "gpt-4o-mini"], 4.0),
-        ("sentiment", "low", ["gemini-2.0-flash"], 2.0)]),
-    "search-rag": ("platform", "prod", "openinference", [
-        ("query-embed", "low", ["embed"], 3.0),
-        ("answer", "medium", ["gpt-4o", "gemini-2.0-flash"], 3.0)]),
-    "fraud-review": ("risk", "prod", "gen_ai", [
-        ("case-analysis", "high", ["o3-mini"], 1.0)]),
-    "labs-sandbox": ("research", "staging", "gen_ai", [
-        ("self-hosted-eval", "low", ["acme-llm-7b"], 0.5)]),
+    "checkout-assistant": (
+        "payments",
+        "prod",
+        "gen_ai",
+        [
+            ("refund-triage", "high", ["gpt-4o", "claude-sonnet-4"], 2.0),
+            ("order-summary", "medium", ["gpt-4o-mini"], 3.0),
+        ],
+    ),
+    "support-bot": (
+        "support",
+        "prod",
+        "gen_ai_deprecated",
+        [
+            ("ticket-reply", "medium", ["claude-sonnet-4", "gpt-4o-mini"], 4.0),
+            ("sentiment", "low", ["gemini-2.0-flash"], 2.0),
+        ],
+    ),
+    "search-rag": (
+        "platform",
+        "prod",
+        "openinference",
+        [
+            ("query-embed", "low", ["embed"], 3.0),
+            ("answer", "medium", ["gpt-4o", "gemini-2.0-flash"], 3.0),
+        ],
+    ),
+    "fraud-review": ("risk", "prod", "gen_ai", [("case-analysis", "high", ["o3-mini"], 1.0)]),
+    "labs-sandbox": (
+        "research",
+        "staging",
+        "gen_ai",
+        [("self-hosted-eval", "low", ["acme-llm-7b"], 0.5)],
+    ),
 }
 
 
@@ -100,9 +122,14 @@ class Emitted:
 class TrafficGenerator:
     """Emit ``events`` LLM calls through one Kafka exporter, deterministically per seed."""
 
-    def __init__(self, exporter: KafkaSpanExporter, seed: int = 7,
-                 catalogue: PriceCatalogue | None = None, bad_share: float = 0.004,
-                 window_s: float = 3600.0) -> None:
+    def __init__(
+        self,
+        exporter: KafkaSpanExporter,
+        seed: int = 7,
+        catalogue: PriceCatalogue | None = None,
+        bad_share: float = 0.004,
+        window_s: float = 3600.0,
+    ) -> None:
         self.exporter = exporter
         self.rng = random.Random(seed)
         self.catalogue = catalogue or PriceCatalogue.load()
@@ -114,13 +141,24 @@ class TrafficGenerator:
     def _provider(self, service: str) -> TracerProvider:
         if service not in self._providers:
             team, env, _, _ = _SERVICES[service]
-            tp = TracerProvider(resource=Resource.create({
-                "service.name": service, "deployment.environment.name": env,
-                "llmpulse.team": team}))
+            tp = TracerProvider(
+                resource=Resource.create(
+                    {
+                        "service.name": service,
+                        "deployment.environment.name": env,
+                        "llmpulse.team": team,
+                    }
+                )
+            )
             tp.add_span_processor(TransactionSpanProcessor())
-            tp.add_span_processor(BatchSpanProcessor(self.exporter, max_queue_size=65536,
-                                                     max_export_batch_size=512,
-                                                     schedule_delay_millis=200))
+            tp.add_span_processor(
+                BatchSpanProcessor(
+                    self.exporter,
+                    max_queue_size=65536,
+                    max_export_batch_size=512,
+                    schedule_delay_millis=200,
+                )
+            )
             self._providers[service] = tp
         return self._providers[service]
 
@@ -153,9 +191,12 @@ class TrafficGenerator:
         tx_id = f"{service[:3]}-{tx_no:07d}"
         made = 0
         with transaction(tx_id, risk_tier=tier, team=team, feature=feature) as tx:
-            root = tracer.start_span(f"POST /{feature}", kind=SpanKind.SERVER,
-                                     start_time=start_ns,
-                                     attributes={"http.request.method": "POST"})
+            root = tracer.start_span(
+                f"POST /{feature}",
+                kind=SpanKind.SERVER,
+                start_time=start_ns,
+                attributes={"http.request.method": "POST"},
+            )
             self.emitted.non_llm_spans += 1
             t = start_ns + 2_000_000
             from opentelemetry import trace as api
@@ -166,8 +207,7 @@ class TrafficGenerator:
                 for attempt in range(3):
                     with tx.attempt(attempt):
                         outcome = self._outcome(attempt)
-                        t = self._call(tracer, ctx, service, convention, model, t, attempt,
-                                       outcome)
+                        t = self._call(tracer, ctx, service, convention, model, t, attempt, outcome)
                     made += 1
                     if outcome == "ok":
                         break
@@ -184,8 +224,17 @@ class TrafficGenerator:
             return "timeout"
         return "ok"
 
-    def _call(self, tracer: Any, ctx: Any, service: str, convention: str, model: _Model,
-              t: int, attempt: int, outcome: str) -> int:
+    def _call(
+        self,
+        tracer: Any,
+        ctx: Any,
+        service: str,
+        convention: str,
+        model: _Model,
+        t: int,
+        attempt: int,
+        outcome: str,
+    ) -> int:
         rng = self.rng
         embed = model.operation == "embeddings"
         inp = int(rng.lognormvariate(math.log(60 if embed else 900), 0.6)) + 1
@@ -206,46 +255,83 @@ class TrafficGenerator:
         elif rng.random() < 0.03:
             finish = "length"
         end = t + int(latency_ms * 1e6)
-        attrs = self._attributes(convention, model, inp, out, cache_read, cache_creation,
-                                 reasoning, finish, outcome, latency_ms)
-        span = tracer.start_span(f"{model.operation} {model.name}", context=ctx,
-                                 kind=SpanKind.CLIENT, start_time=t, attributes=attrs)
+        attrs = self._attributes(
+            convention,
+            model,
+            inp,
+            out,
+            cache_read,
+            cache_creation,
+            reasoning,
+            finish,
+            outcome,
+            latency_ms,
+        )
+        span = tracer.start_span(
+            f"{model.operation} {model.name}",
+            context=ctx,
+            kind=SpanKind.CLIENT,
+            start_time=t,
+            attributes=attrs,
+        )
         if outcome != "ok":
             span.set_status(Status(StatusCode.ERROR, outcome))
         span.end(end_time=end)
         self._count(model, t, inp, out, cache_read, cache_creation, reasoning, attempt, outcome)
         return end + int(rng.uniform(5, 50) * 1e6)
 
-    def _attributes(self, convention: str, model: _Model, inp: int, out: int, cache_read: int,
-                    cache_creation: int, reasoning: int, finish: str, outcome: str,
-                    latency_ms: float) -> dict[str, Any]:
+    def _attributes(
+        self,
+        convention: str,
+        model: _Model,
+        inp: int,
+        out: int,
+        cache_read: int,
+        cache_creation: int,
+        reasoning: int,
+        finish: str,
+        outcome: str,
+        latency_ms: float,
+    ) -> dict[str, Any]:
         prompt = '[{"role":"user","content":"Customer jane.doe@example.com asks about order"}]'
         if convention == "openinference":
             attrs: dict[str, Any] = {
-                "openinference.span.kind": "EMBEDDING" if model.operation == "embeddings"
+                "openinference.span.kind": "EMBEDDING"
+                if model.operation == "embeddings"
                 else "LLM",
-                "llm.provider": model.provider, "llm.model_name": model.response,
-                "llm.token_count.prompt": inp, "llm.token_count.completion": out,
-                "input.value": prompt}
+                "llm.provider": model.provider,
+                "llm.model_name": model.response,
+                "llm.token_count.prompt": inp,
+                "llm.token_count.completion": out,
+                "input.value": prompt,
+            }
             if cache_read:
                 attrs["llm.token_count.prompt_details.cache_read"] = cache_read
             if reasoning:
                 attrs["llm.token_count.completion_details.reasoning"] = reasoning
         elif convention == "gen_ai_deprecated":
-            attrs = {"gen_ai.system": model.provider, "gen_ai.request.model": model.name,
-                     "gen_ai.response.model": model.response,
-                     "gen_ai.usage.prompt_tokens": inp, "gen_ai.usage.completion_tokens": out,
-                     "gen_ai.prompt": prompt}
+            attrs = {
+                "gen_ai.system": model.provider,
+                "gen_ai.request.model": model.name,
+                "gen_ai.response.model": model.response,
+                "gen_ai.usage.prompt_tokens": inp,
+                "gen_ai.usage.completion_tokens": out,
+                "gen_ai.prompt": prompt,
+            }
             if cache_read:
                 attrs["gen_ai.usage.cache_read_input_tokens"] = cache_read
             if cache_creation:
                 attrs["gen_ai.usage.cache_creation_input_tokens"] = cache_creation
         else:
-            attrs = {"gen_ai.operation.name": model.operation,
-                     "gen_ai.provider.name": model.provider,
-                     "gen_ai.request.model": model.name, "gen_ai.response.model": model.response,
-                     "gen_ai.usage.input_tokens": inp, "gen_ai.usage.output_tokens": out,
-                     "gen_ai.input.messages": prompt}
+            attrs = {
+                "gen_ai.operation.name": model.operation,
+                "gen_ai.provider.name": model.provider,
+                "gen_ai.request.model": model.name,
+                "gen_ai.response.model": model.response,
+                "gen_ai.usage.input_tokens": inp,
+                "gen_ai.usage.output_tokens": out,
+                "gen_ai.input.messages": prompt,
+            }
             if cache_read:
                 attrs["gen_ai.usage.cache_read.input_tokens"] = cache_read
             if cache_creation:
@@ -259,8 +345,18 @@ class TrafficGenerator:
             attrs["error.type"] = outcome
         return attrs
 
-    def _count(self, model: _Model, t: int, inp: int, out: int, cache_read: int,
-               cache_creation: int, reasoning: int, attempt: int, outcome: str) -> None:
+    def _count(
+        self,
+        model: _Model,
+        t: int,
+        inp: int,
+        out: int,
+        cache_read: int,
+        cache_creation: int,
+        reasoning: int,
+        attempt: int,
+        outcome: str,
+    ) -> None:
         e = self.emitted
         e.calls += 1
         e.input_tokens += inp
@@ -280,12 +376,18 @@ class TrafficGenerator:
 
     def _bad_span(self, tracer: Any, ctx: Any, t: int) -> None:
         """A span from a legacy batch job with a negative token count."""
-        span = tracer.start_span("chat gpt-4o-mini", context=ctx, kind=SpanKind.CLIENT,
-                                 start_time=t, attributes={
-                                     "gen_ai.operation.name": "chat",
-                                     "gen_ai.provider.name": "openai",
-                                     "gen_ai.request.model": "gpt-4o-mini",
-                                     "gen_ai.usage.input_tokens": -42,
-                                     "gen_ai.usage.output_tokens": 10})
+        span = tracer.start_span(
+            "chat gpt-4o-mini",
+            context=ctx,
+            kind=SpanKind.CLIENT,
+            start_time=t,
+            attributes={
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": "openai",
+                "gen_ai.request.model": "gpt-4o-mini",
+                "gen_ai.usage.input_tokens": -42,
+                "gen_ai.usage.output_tokens": 10,
+            },
+        )
         span.end(end_time=t + 1_000_000)
         self.emitted.bad_spans += 1

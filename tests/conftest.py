@@ -1,0 +1,77 @@
+"""Session fixtures: one real Kafka broker, one embedded ClickHouse folder.
+
+The broker is the project's own LocalBroker (fetched from Maven Central with
+Maven, KRaft, free loopback port), started once per test session; each test gets
+unique topics. The embedded ClickHouse engine allows one data folder per
+process, so in-process tests share one folder with a database per test, and
+folders owned by worker processes are read through ``llmpulse sql`` in a child.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from llmpulse.stream_jobs.broker import LocalBroker
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    broker = LocalBroker(tmp_path_factory.mktemp("kafka"))
+    info = broker.start()
+    try:
+        yield info.bootstrap
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def topic() -> str:
+    return f"otlp_spans_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def chdb_client(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from llmpulse.stream_jobs.clickhouse import connect
+
+    return connect(f"chdb://{tmp_path_factory.mktemp('chdb')}")
+
+
+@pytest.fixture
+def database(chdb_client: Any) -> Iterator[str]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    yield name
+    chdb_client.command(f"DROP DATABASE IF EXISTS {name}")
+
+
+def sql(dsn: str, query: str) -> list[dict[str, Any]]:
+    """Run ``query`` on ``dsn`` in a child process (it may own another chdb folder)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "llmpulse.stream_jobs.cli", "sql", "--dsn", dsn, query],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def summary(dsn: str) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-m", "llmpulse.stream_jobs.cli", "summary", "--dsn", dsn],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def chdb_dsn(path: Path) -> str:
+    return f"chdb://{path}"

@@ -1,0 +1,78 @@
+"""Schema migrations and the idempotent sink, on the embedded ClickHouse engine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from llmpulse.schemas import CALL_COLUMNS, DEAD_LETTER_COLUMNS
+from llmpulse.stream_jobs import Message, Pipeline
+from llmpulse.stream_jobs.clickhouse import migrate
+from llmpulse.stream_jobs.sink import BATCH_COLUMNS, ClickHouseSink
+
+from llmpulse.errors import ConfigError, RetryLater
+from tests import otlp
+
+
+def columns(client: Any, db: str, table: str) -> list[str]:
+    rows = client.query(
+        "SELECT name FROM system.columns WHERE database = {db:String} AND table = {t:String} "
+        "ORDER BY position",
+        parameters={"db": db, "t": table},
+    ).result_rows
+    return [r[0] for r in rows]
+
+
+def test_ddl_matches_the_record_contract(chdb_client: Any, database: str) -> None:
+    """Each table's columns are the record's fields, in order."""
+    migrate(chdb_client, database)
+    assert columns(chdb_client, database, "llm_calls") == [*CALL_COLUMNS, "ingested_at"]
+    assert columns(chdb_client, database, "dead_letters") == list(DEAD_LETTER_COLUMNS)
+    assert columns(chdb_client, database, "ingest_batches") == list(BATCH_COLUMNS)
+
+
+def test_migrate_is_idempotent_and_sets_retention(chdb_client: Any, database: str) -> None:
+    """A second migrate applies nothing; the TTL follows the retention setting."""
+    assert migrate(chdb_client, database, ttl_days=30) == [1]
+    assert migrate(chdb_client, database, ttl_days=7) == []
+    ddl = chdb_client.command(f"SHOW CREATE TABLE {database}.llm_calls")
+    assert "toIntervalDay(7)" in ddl
+
+
+@pytest.mark.parametrize(("db", "ttl"), [("bad-name; DROP", 30), ("ok", 0)])
+def test_migrate_rejects_bad_settings(chdb_client: Any, db: str, ttl: int) -> None:
+    """Identifiers are checked and retention must be positive."""
+    with pytest.raises(ConfigError):
+        migrate(chdb_client, db, ttl)
+
+
+def _totals(client: Any, db: str) -> tuple[int, Any, int]:
+    calls = client.query(f"SELECT count(), sum(cost_usd) FROM {db}.llm_calls FINAL").result_rows
+    dead = client.query(f"SELECT count() FROM {db}.dead_letters FINAL").result_rows
+    return calls[0][0], calls[0][1], dead[0][0]
+
+
+def test_writing_the_same_batch_twice_counts_once(chdb_client: Any, database: str) -> None:
+    """A replayed batch (same token) and a replayed span (other batch) add nothing."""
+    migrate(chdb_client, database)
+    sink = ClickHouseSink(chdb_client, database)
+    payload = otlp.request([otlp.span(otlp.gen_ai()) for _ in range(3)])
+    bad = otlp.request([otlp.span(otlp.gen_ai(inp=-1))])
+    pipe = Pipeline()
+    first = pipe.process([Message("t", 0, 0, payload), Message("t", 0, 1, bad)])
+    sink.write(first)
+    once = _totals(chdb_client, database)
+    sink.write(pipe.process([Message("t", 0, 0, payload), Message("t", 0, 1, bad)]))
+    sink.write(pipe.process([Message("t", 0, 0, payload)]))  # other batch, same spans
+    assert _totals(chdb_client, database) == once
+    assert once[0] == 3 and once[2] == 1
+    assert once[1] == sum(c.cost_usd for c in first.calls)
+
+
+def test_sink_failure_says_retry_later(chdb_client: Any) -> None:
+    """A write to a missing database raises RetryLater, not a driver error."""
+    sink = ClickHouseSink(chdb_client, "no_such_db_here")
+    res = Pipeline().process([Message("t", 0, 0, otlp.request([otlp.span(otlp.gen_ai())]))])
+    with pytest.raises(RetryLater) as info:
+        sink.write(res)
+    assert info.value.retry_after > 0

@@ -1,0 +1,224 @@
+"""Decode → keep LLM spans → validate → normalise → price, on crafted OTLP input."""
+
+from __future__ import annotations
+
+import os
+import time
+from decimal import Decimal
+
+import pytest
+from llmpulse.schemas import REJECT_REASONS
+from llmpulse.stream_jobs import Message, Pipeline
+
+from tests import otlp
+
+NOW = time.time_ns()
+
+
+@pytest.fixture(scope="module")
+def pipe() -> Pipeline:
+    return Pipeline(max_message_bytes=200_000, clock_ns=lambda: NOW)
+
+
+def run(pipe: Pipeline, *payloads: bytes):
+    return pipe.process([Message("t", 0, i, p) for i, p in enumerate(payloads)])
+
+
+CONVENTIONS = {
+    "gen_ai": {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "anthropic",
+        "gen_ai.request.model": "claude-sonnet-4",
+        "gen_ai.response.model": "claude-sonnet-4-20250514",
+        "gen_ai.usage.input_tokens": 5000,
+        "gen_ai.usage.output_tokens": 400,
+        "gen_ai.usage.cache_read.input_tokens": 3000,
+    },
+    "gen_ai_deprecated": {
+        "gen_ai.system": "anthropic",
+        "gen_ai.request.model": "claude-sonnet-4",
+        "gen_ai.response.model": "claude-sonnet-4-20250514",
+        "gen_ai.usage.prompt_tokens": 5000,
+        "gen_ai.usage.completion_tokens": 400,
+        "gen_ai.usage.cache_read_input_tokens": 3000,
+    },
+    "openinference": {
+        "openinference.span.kind": "LLM",
+        "llm.provider": "anthropic",
+        "llm.model_name": "claude-sonnet-4-20250514",
+        "llm.token_count.prompt": 5000,
+        "llm.token_count.completion": 400,
+        "llm.token_count.prompt_details.cache_read": 3000,
+    },
+    "openlit": {
+        "gen_ai.system": "anthropic",
+        "gen_ai.application_name": "svc",
+        "gen_ai.request.model": "claude-sonnet-4",
+        "gen_ai.response.model": "claude-sonnet-4-20250514",
+        "gen_ai.usage.input_tokens": 5000,
+        "gen_ai.usage.output_tokens": 400,
+        "gen_ai.usage.cache_read_input_tokens": 3000,
+        "gen_ai.server.time_to_first_token": 0.25,
+    },
+}
+
+
+@pytest.mark.parametrize("convention", sorted(CONVENTIONS))
+def test_every_convention_yields_the_same_priced_record(pipe: Pipeline, convention: str) -> None:
+    """The same call in four conventions: same provider, model, tokens and cost."""
+    res = run(pipe, otlp.request([otlp.span(CONVENTIONS[convention])]))
+    assert res.dead_letters == []
+    (rec,) = res.calls
+    assert rec.convention == convention
+    assert (rec.provider, rec.response_model) == ("anthropic", "claude-sonnet-4-20250514")
+    assert (rec.input_tokens, rec.output_tokens, rec.cache_read_tokens) == (5000, 400, 3000)
+    # 2000*3.00 + 3000*0.30 + 400*15.00 per million
+    assert rec.cost_usd == Decimal("0.0129")
+    assert rec.price_status == "ok"
+    assert rec.price_version.endswith("claude-sonnet-4@2025-05-22")
+    if convention == "openlit":
+        assert rec.ttft_ms == pytest.approx(250.0)
+
+
+def test_context_attributes_fill_the_business_dimensions(pipe: Pipeline) -> None:
+    """Transaction, team, feature, risk tier and retry come from llmpulse.* attributes."""
+    attrs = otlp.gen_ai(
+        **{
+            "llmpulse.transaction.id": "order-1",
+            "llmpulse.team": "payments",
+            "llmpulse.feature": "refunds",
+            "llmpulse.risk_tier": "high",
+            "llmpulse.retry.attempt": 2,
+            "error.type": "RateLimitError",
+            "gen_ai.response.finish_reasons": ["length"],
+        }
+    )
+    res = run(
+        pipe,
+        otlp.request(
+            [otlp.span(attrs, error=True)], "checkout", **{"deployment.environment.name": "prod"}
+        ),
+    )
+    (rec,) = res.calls
+    assert (rec.transaction_id, rec.team, rec.feature, rec.risk_tier) == (
+        "order-1",
+        "payments",
+        "refunds",
+        "high",
+    )
+    assert (rec.service_name, rec.environment, rec.retry_attempt) == ("checkout", "prod", 2)
+    assert (rec.status, rec.error_type, rec.finish_reasons) == (
+        "error",
+        "RateLimitError",
+        ["length"],
+    )
+
+
+def test_transaction_defaults_to_the_trace(pipe: Pipeline) -> None:
+    """Without a transaction context the trace id groups the calls."""
+    tid = os.urandom(16)
+    res = run(pipe, otlp.request([otlp.span(otlp.gen_ai(), trace_id=tid)]))
+    assert res.calls[0].transaction_id == tid.hex()
+
+
+def test_unknown_model_is_stored_flagged_not_silently_free(pipe: Pipeline) -> None:
+    """A model missing from the catalogue is kept, marked unknown_model, and counted."""
+    res = run(pipe, otlp.request([otlp.span(otlp.gen_ai("acme-llm-7b"))]))
+    (rec,) = res.calls
+    assert (rec.price_status, rec.price_version, rec.cost_usd) == ("unknown_model", "", 0)
+    assert res.batches[0][8] == 1  # unpriced column of ingest_batches
+
+
+def test_non_llm_spans_are_skipped_and_counted(pipe: Pipeline) -> None:
+    """HTTP and DB spans are not LLM calls: counted, neither stored nor rejected."""
+    spans = [otlp.span({"http.request.method": "GET"}), otlp.span(otlp.gen_ai())]
+    res = run(pipe, otlp.request(spans))
+    assert (len(res.calls), len(res.dead_letters), res.non_llm_spans, res.spans) == (1, 0, 1, 2)
+
+
+BAD = [
+    ("missing_model", {"gen_ai.operation.name": "chat", "gen_ai.usage.input_tokens": 1}),
+    ("negative_tokens", otlp.gen_ai(inp=-5)),
+    ("absurd_tokens", otlp.gen_ai(inp=50_000_000)),
+    ("wrong_type", otlp.gen_ai(**{"gen_ai.usage.output_tokens": "lots"})),
+    ("wrong_type", otlp.gen_ai(**{"gen_ai.usage.output_tokens": True})),
+    ("inconsistent_tokens", otlp.gen_ai(inp=100, **{"gen_ai.usage.cache_read.input_tokens": 500})),
+    ("inconsistent_tokens", otlp.gen_ai(out=10, **{"gen_ai.usage.reasoning.output_tokens": 50})),
+    ("oversized_attribute", otlp.gen_ai("m" * 5000)),
+]
+
+
+@pytest.mark.parametrize(("reason", "attrs"), BAD)
+def test_bad_spans_are_rejected_with_their_reason(pipe: Pipeline, reason: str, attrs: dict) -> None:
+    """Each bad span becomes one dead letter; the good span beside it is kept."""
+    res = run(pipe, otlp.request([otlp.span(attrs), otlp.span(otlp.gen_ai())]))
+    assert [d.reason for d in res.dead_letters] == [reason]
+    assert reason in REJECT_REASONS
+    assert len(res.calls) == 1
+    dead = res.dead_letters[0]
+    assert (dead.stage, dead.span_index) == ("validate", 0)
+    assert dead.detail and dead.payload
+
+
+@pytest.mark.parametrize(
+    ("reason", "offset_s", "duration_ms"),
+    [
+        ("future_timestamp", 3 * 3600, 100.0),
+        ("ancient_timestamp", -500 * 86400, 100.0),
+        ("negative_duration", -60, -5.0),
+    ],
+)
+def test_clock_problems_are_rejected(
+    pipe: Pipeline, reason: str, offset_s: int, duration_ms: float
+) -> None:
+    """Far-future, ancient and backwards spans are rejected, not stored at odd times."""
+    s = otlp.span(otlp.gen_ai(), start_ns=NOW + offset_s * 10**9, duration_ms=duration_ms)
+    res = run(pipe, otlp.request([s]))
+    assert [d.reason for d in res.dead_letters] == [reason]
+
+
+def test_small_clock_skew_is_accepted(pipe: Pipeline) -> None:
+    """A span a few minutes ahead of the worker's clock is ordinary skew: kept."""
+    res = run(pipe, otlp.request([otlp.span(otlp.gen_ai(), start_ns=NOW + 120 * 10**9)]))
+    assert len(res.calls) == 1 and not res.dead_letters
+
+
+def test_duplicate_span_in_one_message_is_rejected_once(pipe: Pipeline) -> None:
+    """The second copy of a span id in the same message is a duplicate."""
+    tid, sid = os.urandom(16), os.urandom(8)
+    spans = [otlp.span(otlp.gen_ai(), trace_id=tid, span_id=sid) for _ in range(2)]
+    res = run(pipe, otlp.request(spans))
+    assert len(res.calls) == 1
+    assert [d.reason for d in res.dead_letters] == ["duplicate_span"]
+
+
+def test_malformed_and_oversized_messages_are_rejected_whole(pipe: Pipeline) -> None:
+    """Garbage bytes and too-large messages: one dead letter each with the original bytes."""
+    garbage = b"\xff\xff\xff\x0f not protobuf"
+    big = otlp.request([otlp.span(otlp.gen_ai(**{"x": "y" * 300_000}))])
+    good = otlp.request([otlp.span(otlp.gen_ai())])
+    res = run(pipe, garbage, big, good)
+    assert [(d.reason, d.stage, d.span_index) for d in res.dead_letters] == [
+        ("malformed_protobuf", "decode", -1),
+        ("oversized_message", "decode", -1),
+    ]
+    assert res.dead_letters[0].payload == garbage
+    assert res.dead_letters[1].payload_size == len(big)
+    assert len(res.calls) == 1
+    assert [b[2] for b in res.batches] == [0, 1, 2]  # every message is accounted for
+
+
+def test_dead_letters_never_carry_prompt_content(pipe: Pipeline) -> None:
+    """A rejected span's stored attributes leave out message content."""
+    attrs = otlp.gen_ai(inp=-1, **{"gen_ai.input.messages": "secret prompt"})
+    res = run(pipe, otlp.request([otlp.span(attrs)]))
+    assert b"secret prompt" not in res.dead_letters[0].payload
+
+
+def test_batch_token_depends_only_on_source_offsets(pipe: Pipeline) -> None:
+    """The same messages give the same dedup token; other offsets give another."""
+    payload = otlp.request([otlp.span(otlp.gen_ai())])
+    a = pipe.process([Message("t", 0, 5, payload), Message("t", 1, 9, payload)])
+    b = pipe.process([Message("t", 1, 9, payload), Message("t", 0, 5, payload)])
+    c = pipe.process([Message("t", 0, 6, payload)])
+    assert a.token == b.token != c.token
