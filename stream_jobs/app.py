@@ -31,7 +31,7 @@ def _broker_credentials(settings: WorkerSettings) -> Any:
     )
 
 
-def create_app(settings: WorkerSettings, ingest: Ingest) -> Any:
+def create_app(settings: WorkerSettings, ingest: Ingest, analytics: Any = None) -> Any:
     """A Faust app consuming ``settings.topic`` into ``ingest``."""
     try:
         import faust
@@ -93,6 +93,15 @@ def create_app(settings: WorkerSettings, ingest: Ingest) -> Any:
     async def announce_ready() -> None:
         (settings.data_dir / "ready").write_text("ready\n")
         log.info("llmpulse worker ready: %s -> %s", settings.topic, settings.clickhouse_database)
+
+    if analytics is not None:
+
+        @app.timer(interval=settings.analytics_interval_s)
+        async def refresh_analytics() -> None:
+            try:
+                await ingest.in_db_thread(analytics.refresh)
+            except Exception:  # never let analytics stop ingestion
+                log.exception("analytics refresh failed; retrying next interval")
 
     @app.timer(interval=10.0)
     async def report() -> None:

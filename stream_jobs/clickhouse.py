@@ -21,6 +21,10 @@ TABLES_WITH_TTL = {
     "llm_calls": "toDateTime(start_time)",
     "dead_letters": "toDateTime(rejected_at)",
     "ingest_batches": "toDateTime(ingested_at)",
+    "latency_1m": "minute",
+    "cost_1m": "minute",
+    "transaction_costs": "toDateTime(last_seen)",
+    "drift_events": "minute",
 }
 
 

@@ -109,5 +109,9 @@ class Ingest:
         st.non_llm += result.non_llm_spans
         return result
 
+    async def in_db_thread(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` on the thread that owns every ClickHouse call."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn)
+
     def close(self) -> None:
         self.executor.shutdown(wait=True)

@@ -15,6 +15,10 @@ Every variable, once:
 - ``LLMPULSE_MAX_MESSAGE_BYTES``: larger messages are dead-lettered (8 MiB).
 - ``LLMPULSE_SESSION_TIMEOUT_S``: Kafka group session timeout; a crashed worker's
   partitions move to another after this long (default 30).
+- ``LLMPULSE_ANALYTICS_INTERVAL_S``: how often rollups, transaction costs and
+  drift are refreshed (default 5).
+- ``LLMPULSE_DRIFT_DETECTOR``: ``page_hinkley`` (default), ``page_hinkley_fast``,
+  ``adwin`` or ``kswin`` (figures in docs/performance.md).
 - ``LLMPULSE_PRICE_CATALOGUE``: path of a price catalogue replacing the shipped one.
 - ``LLMPULSE_DATA_DIR``: working folder of the worker (default ``./.llmpulse``).
 """
@@ -49,6 +53,8 @@ class WorkerSettings(BaseSettings):
     batch_max_seconds: float = Field(default=1.0, gt=0)
     max_message_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
     session_timeout_s: float = Field(default=30.0, ge=6.0)
+    analytics_interval_s: float = Field(default=5.0, gt=0)
+    drift_detector: str = "page_hinkley"
     price_catalogue: Path | None = None
     data_dir: Path = Path(".llmpulse")
     log_level: str = "info"

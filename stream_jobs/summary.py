@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 from typing import Any
 
+from llmpulse.stream_jobs.analytics.sketch import sql_quantile
 from llmpulse.stream_jobs.clickhouse import check_identifier
 
 __all__ = ["summarise"]
@@ -57,7 +59,9 @@ def summarise(client: Any, database: str = "llmpulse") -> dict[str, Any]:
         f"""
         SELECT count(), sum(spans), sum(non_llm_spans) FROM {db}.ingest_batches FINAL""",
     )[0]
+    analytics = _analytics(client, db)
     return {
+        "analytics": analytics,
         "calls": int(n),
         "transactions": int(tx),
         "input_tokens": int(inp),
@@ -88,4 +92,60 @@ def summarise(client: Any, database: str = "llmpulse") -> dict[str, Any]:
         "messages": int(messages),
         "spans_seen": int(spans or 0),
         "non_llm_spans": int(non_llm or 0),
+    }
+
+
+def _num(x: float) -> float | None:
+    return None if x is None or math.isnan(x) else round(float(x), 1)
+
+
+def _analytics(client: Any, db: str) -> dict[str, Any]:
+    """Transactions, merged latency sketches and drift events from the analytics tables."""
+    tx = _rows(
+        client,
+        f"""
+        SELECT count(), sum(cost_usd), sum(retry_waste_usd),
+               quantileExact(0.5)(toFloat64(cost_usd)), quantileExact(0.95)(toFloat64(cost_usd)),
+               countIf(retries > 0)
+        FROM {db}.transaction_costs FINAL""",
+    )[0]
+    latency = _rows(
+        client,
+        f"""
+        WITH sumMap(latency_keys, latency_counts) AS m, sumMap(ttft_keys, ttft_counts) AS t
+        SELECT request_model, sum(calls),
+               {sql_quantile("m", 0.5)}, {sql_quantile("m", 0.95)}, {sql_quantile("m", 0.99)},
+               {sql_quantile("t", 0.95)}
+        FROM {db}.latency_1m FINAL
+        GROUP BY request_model
+        ORDER BY sum(calls) DESC""",
+    )
+    drift = _rows(
+        client,
+        f"""
+        SELECT minute, service_name, model, metric, kind, detail
+        FROM {db}.drift_events FINAL ORDER BY minute, service_name, model, metric""",
+    )
+    return {
+        "transactions": int(tx[0]),
+        "transaction_cost_usd": str(tx[1]),
+        "retry_waste_usd": str(tx[2]),
+        "transaction_cost_p50_usd": tx[3],
+        "transaction_cost_p95_usd": tx[4],
+        "transactions_with_retries": int(tx[5]),
+        "latency_by_model": [
+            {
+                "model": m,
+                "calls": c,
+                "p50_ms": _num(a),
+                "p95_ms": _num(b),
+                "p99_ms": _num(p),
+                "ttft_p95_ms": _num(t),
+            }
+            for m, c, a, b, p, t in latency
+        ],
+        "drift_events": [
+            {"minute": str(mi), "service": s, "model": mo, "metric": me, "kind": k, "detail": d}
+            for mi, s, mo, me, k, d in drift
+        ],
     }

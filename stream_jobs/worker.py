@@ -6,6 +6,7 @@ import contextlib
 import logging
 from typing import Any
 
+from llmpulse.stream_jobs.analytics.job import AnalyticsJob
 from llmpulse.stream_jobs.clickhouse import connect, migrate
 from llmpulse.stream_jobs.ingest import Ingest
 from llmpulse.stream_jobs.pipeline import Pipeline
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 
 def build_ingest(settings: WorkerSettings, client: Any | None = None) -> Ingest:
     """Connect, migrate and assemble the plain ingest step for ``settings``."""
-    client = client or connect(settings.clickhouse_dsn)
+    client = client if client is not None else connect(settings.clickhouse_dsn)
     applied = migrate(client, settings.clickhouse_database, settings.retention_days)
     if applied:
         log.info("applied ClickHouse migrations %s", applied)
@@ -39,8 +40,10 @@ def run_worker(settings: WorkerSettings) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     settings = settings.model_copy(update={"data_dir": data_dir})
     ensure_topics(settings)
-    ingest = build_ingest(settings)
-    app = create_app(settings, ingest)
+    client = connect(settings.clickhouse_dsn)
+    ingest = build_ingest(settings, client)
+    analytics = AnalyticsJob(client, settings.clickhouse_database, settings.drift_detector)
+    app = create_app(settings, ingest, analytics)
     worker = faust.Worker(
         app, loglevel=settings.log_level, quiet=True, workdir=str(settings.data_dir)
     )
@@ -48,6 +51,13 @@ def run_worker(settings: WorkerSettings) -> None:
         worker.execute_from_commandline()
     finally:
         log.info("llmpulse ingest stopped: %s", ingest.stats.line())
+        try:  # bring the analytics tables up to date with what was stored
+            log.info(
+                "final analytics refresh: %s",
+                ingest.executor.submit(analytics.refresh, True).result(timeout=300),
+            )
+        except Exception:
+            log.exception("final analytics refresh failed; the next start catches up")
         ingest.close()
 
 

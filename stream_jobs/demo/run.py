@@ -147,6 +147,7 @@ def render(summary: dict[str, Any]) -> str:
     for r in s["rejects"]:
         lines.append(f"  {r['reason']:<22} at {r['stage']:<10} {r['count']:>6,}")
     lines.append(f"non-LLM spans skipped: {s['non_llm_spans']:,} in {s['messages']:,} messages")
+    lines += _render_analytics(s.get("analytics") or {})
     verdict = (
         "OK: stored totals equal emitted totals"
         if summary["ok"]
@@ -154,3 +155,27 @@ def render(summary: dict[str, Any]) -> str:
     )
     lines += ["", verdict, f"({summary['seconds']}s; summary.json in {summary['out_dir']})"]
     return "\n".join(lines)
+
+
+def _render_analytics(a: dict[str, Any]) -> list[str]:
+    if not a:
+        return []
+    p50 = a["transaction_cost_p50_usd"] or 0
+    p95 = a["transaction_cost_p95_usd"] or 0
+    lines = [
+        "",
+        f"transactions {a['transactions']:,}: cost per transaction p50 ${p50:.5f}, "
+        f"p95 ${p95:.5f}; retry waste ${float(a['retry_waste_usd']):.4f} "
+        f"({a['transactions_with_retries']:,} transactions retried)",
+        "latency by requested model, from merged sketches (p50 / p95 / p99 ms, ttft p95):",
+    ]
+    for m in a["latency_by_model"]:
+        lines.append(
+            f"  {m['model']:<24} {m['calls']:>6,} calls {m['p50_ms'] or 0:>8,.0f} "
+            f"{m['p95_ms'] or 0:>8,.0f} {m['p99_ms'] or 0:>8,.0f}   "
+            f"ttft {m['ttft_p95_ms'] or 0:>6,.0f}"
+        )
+    lines.append(f"drift events: {len(a['drift_events'])}")
+    for d in a["drift_events"]:
+        lines.append(f"  {d['minute'][11:16]}  {d['service']}/{d['model']}: {d['detail']}")
+    return lines

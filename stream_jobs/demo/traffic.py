@@ -129,12 +129,15 @@ class TrafficGenerator:
         catalogue: PriceCatalogue | None = None,
         bad_share: float = 0.004,
         window_s: float = 3600.0,
+        drift_at: float = 0.5,
     ) -> None:
         self.exporter = exporter
         self.rng = random.Random(seed)
         self.catalogue = catalogue or PriceCatalogue.load()
         self.bad_share = bad_share
         self.window_s = window_s
+        self.drift_at = drift_at  # share of the window after which support-bot drifts
+        self._drift_after_ns = 0
         self.emitted = Emitted()
         self._providers: dict[str, TracerProvider] = {}
 
@@ -167,7 +170,9 @@ class TrafficGenerator:
         services = list(_SERVICES)
         weights = [sum(f[3] for f in _SERVICES[s][3]) for s in services]
         now_ns = time.time_ns()
-        t0 = now_ns - int(self.window_s * 1e9)
+        minute = 60 * 10**9  # start on a minute boundary: same seed, same minutes
+        t0 = (now_ns - int(self.window_s * 1e9)) // minute * minute
+        self._drift_after_ns = t0 + int(self.drift_at * self.window_s * 1e9)
         n = 0
         tx_no = 0
         while n < events:
@@ -246,6 +251,14 @@ class TrafficGenerator:
         reasoning = int(out * rng.uniform(0.5, 3.0)) if model.reasoning else 0
         out += reasoning
         latency_ms = rng.lognormvariate(math.log(model.median_ms), 0.45)
+        response = model.response
+        if service == "support-bot" and t >= self._drift_after_ns:
+            # The injected incident: the provider got slower for gpt-4o-mini, and
+            # claude-sonnet-4 silently moved to a new snapshot.
+            if model.name == "gpt-4o-mini":
+                latency_ms *= 2.5
+            if model.name == "claude-sonnet-4":
+                response = "claude-sonnet-4-20250929"
         finish = "stop"
         if outcome == "timeout":
             latency_ms, out, reasoning, cache_read, cache_creation = 30_000.0, 0, 0, 0, 0
@@ -258,6 +271,7 @@ class TrafficGenerator:
         attrs = self._attributes(
             convention,
             model,
+            response,
             inp,
             out,
             cache_read,
@@ -277,13 +291,16 @@ class TrafficGenerator:
         if outcome != "ok":
             span.set_status(Status(StatusCode.ERROR, outcome))
         span.end(end_time=end)
-        self._count(model, t, inp, out, cache_read, cache_creation, reasoning, attempt, outcome)
+        self._count(
+            model, response, t, inp, out, cache_read, cache_creation, reasoning, attempt, outcome
+        )
         return end + int(rng.uniform(5, 50) * 1e6)
 
     def _attributes(
         self,
         convention: str,
         model: _Model,
+        response: str,
         inp: int,
         out: int,
         cache_read: int,
@@ -300,7 +317,7 @@ class TrafficGenerator:
                 if model.operation == "embeddings"
                 else "LLM",
                 "llm.provider": model.provider,
-                "llm.model_name": model.response,
+                "llm.model_name": response,
                 "llm.token_count.prompt": inp,
                 "llm.token_count.completion": out,
                 "input.value": prompt,
@@ -313,7 +330,7 @@ class TrafficGenerator:
             attrs = {
                 "gen_ai.system": model.provider,
                 "gen_ai.request.model": model.name,
-                "gen_ai.response.model": model.response,
+                "gen_ai.response.model": response,
                 "gen_ai.usage.prompt_tokens": inp,
                 "gen_ai.usage.completion_tokens": out,
                 "gen_ai.prompt": prompt,
@@ -327,7 +344,7 @@ class TrafficGenerator:
                 "gen_ai.operation.name": model.operation,
                 "gen_ai.provider.name": model.provider,
                 "gen_ai.request.model": model.name,
-                "gen_ai.response.model": model.response,
+                "gen_ai.response.model": response,
                 "gen_ai.usage.input_tokens": inp,
                 "gen_ai.usage.output_tokens": out,
                 "gen_ai.input.messages": prompt,
@@ -348,6 +365,7 @@ class TrafficGenerator:
     def _count(
         self,
         model: _Model,
+        response: str,
         t: int,
         inp: int,
         out: int,
@@ -368,7 +386,7 @@ class TrafficGenerator:
         e.retries += attempt > 0
         e.by_model[model.name] = e.by_model.get(model.name, 0) + 1
         day = datetime.fromtimestamp(t / 1e9, UTC).date()
-        price = self.catalogue.lookup(model.response, day)
+        price = self.catalogue.lookup(response, day)
         if price is None:
             e.unpriced += 1
         else:

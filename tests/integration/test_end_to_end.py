@@ -53,3 +53,35 @@ def test_stored_calls_tokens_and_cost_equal_what_was_emitted(
         "gen_ai_deprecated",
         "openinference",
     ]
+
+
+def test_analytics_tables_agree_with_the_emitted_traffic(
+    kafka: str, topic: str, tmp_path: Path
+) -> None:
+    """Rollups, transaction costs and drift are filled from exported spans, exactly."""
+    exporter = KafkaSpanExporter(kafka, topic=topic)
+    with running_worker(kafka, topic, tmp_path) as worker:
+        emitted = TrafficGenerator(exporter, seed=2).run(5000)
+        exporter.shutdown()
+        worker.wait_caught_up(timeout=120)
+    dsn = f"chdb://{tmp_path / 'chdb'}"
+    cost = sql(
+        dsn, "SELECT sum(calls) n, sum(cost_usd) c, sum(retries) r FROM llmpulse.cost_1m FINAL"
+    )[0]
+    assert (cost["n"], cost["r"]) == (emitted.calls, emitted.retries)
+    assert Decimal(cost["c"]) == Decimal(emitted.cost_pico) / 10**12
+    tx = sql(
+        dsn, "SELECT count() n, sum(calls) c, sum(cost_usd) s FROM llmpulse.transaction_costs FINAL"
+    )[0]
+    assert (tx["n"], tx["c"]) == (emitted.transactions, emitted.calls)
+    assert Decimal(tx["s"]) == Decimal(emitted.cost_pico) / 10**12
+    lat = sql(dsn, "SELECT sum(calls) n FROM llmpulse.latency_1m FINAL")[0]
+    assert lat["n"] == emitted.calls
+    drift = sql(
+        dsn, "SELECT service_name, model, metric FROM llmpulse.drift_events FINAL ORDER BY metric"
+    )
+    # The generator injects two incidents in support-bot half way through the hour.
+    assert {(d["service_name"], d["model"], d["metric"]) for d in drift} == {
+        ("support-bot", "claude-sonnet-4", "response_model"),
+        ("support-bot", "gpt-4o-mini", "latency_p50_ms"),
+    }

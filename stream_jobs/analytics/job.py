@@ -1,0 +1,218 @@
+"""The analytics refresh the worker runs every few seconds (and once when it stops).
+
+1. find calls ingested since the watermark (minus a safety margin);
+2. recompute the minutes and transactions they touch (exact, replace by key);
+3. feed every newly closed minute to the drift monitor, store its events;
+4. persist the watermark and the detectors' state in ``analytics_state``.
+
+Each step is idempotent, so a crash anywhere just repeats work on restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from llmpulse.stream_jobs.analytics.drift import DriftEvent, DriftMonitor
+from llmpulse.stream_jobs.analytics.rollups import (
+    find_dirty,
+    refresh_rollups,
+    refresh_transactions,
+)
+from llmpulse.stream_jobs.analytics.sketch import sql_quantile
+from llmpulse.stream_jobs.clickhouse import check_identifier
+
+__all__ = ["AnalyticsJob", "RefreshStats"]
+
+log = logging.getLogger(__name__)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EVENT_COLUMNS = [
+    "minute",
+    "service_name",
+    "model",
+    "metric",
+    "kind",
+    "detector",
+    "before_value",
+    "after_value",
+    "change_pct",
+    "detail",
+    "detected_at",
+]
+
+
+@dataclass
+class RefreshStats:
+    """What one refresh did."""
+
+    rows: int = 0
+    minutes: int = 0
+    closed_minutes_fed: int = 0
+    drift_events: int = 0
+
+
+class AnalyticsJob:
+    """Rollups, transaction costs and drift, kept current from ``llm_calls``."""
+
+    def __init__(
+        self,
+        client: Any,
+        database: str = "llmpulse",
+        detector: str = "page_hinkley",
+        lateness: timedelta = timedelta(minutes=2),
+        margin: timedelta = timedelta(seconds=5),
+        settle: timedelta = timedelta(seconds=3),
+        min_calls: int = 5,
+    ) -> None:
+        self.client = client
+        self.db = check_identifier(database)
+        self.lateness = lateness
+        self.margin = margin
+        self.settle = settle
+        self.min_calls = min_calls
+        state = self._load("drift", "monitor")
+        self.monitor = DriftMonitor.loads(state) if state else DriftMonitor(detector)
+
+    # ------------------------------------------------------------------ state
+    def _load(self, job: str, key: str) -> str | None:
+        rows = self.client.query(
+            f"SELECT state FROM {self.db}.analytics_state FINAL "
+            "WHERE job = {job:String} AND key = {key:String}",
+            parameters={"job": job, "key": key},
+        ).result_rows
+        return rows[0][0] if rows else None
+
+    def _save(self, job: str, key: str, state: str) -> None:
+        self.client.insert(
+            f"{self.db}.analytics_state",
+            [[job, key, state, datetime.now(UTC)]],
+            column_names=["job", "key", "state", "updated_at"],
+        )
+
+    def _time_state(self, key: str) -> datetime | None:
+        raw = self._load("rollup", key)
+        return datetime.fromisoformat(raw) if raw else None
+
+    # ---------------------------------------------------------------- refresh
+    def refresh(self, final: bool = False) -> RefreshStats:
+        """Bring every analytics table up to date with ``llm_calls``.
+
+        ``final`` (the worker is stopping) also closes minutes whose calls arrived
+        within the last ``settle`` seconds.
+        """
+        stats = RefreshStats()
+        watermark = self._time_state("watermark") or _EPOCH
+        since = watermark - self.margin if watermark > _EPOCH else _EPOCH
+        dirty = find_dirty(self.client, self.db, since)
+        if dirty.rows == 0 or dirty.first_start is None or dirty.max_ingested is None:
+            return stats
+        stats.rows, stats.minutes = dirty.rows, len(dirty.minutes)
+        refresh_rollups(self.client, self.db, dirty.minutes)
+        refresh_transactions(self.client, self.db, since, dirty.first_start)
+        events, fed = self._feed_drift(timedelta(0) if final else self.settle)
+        stats.closed_minutes_fed, stats.drift_events = fed, len(events)
+        if events:
+            now = datetime.now(UTC)
+            self.client.insert(
+                f"{self.db}.drift_events",
+                [[*_event_row(e), now] for e in events],
+                column_names=_EVENT_COLUMNS,
+            )
+            for e in events:
+                log.warning("drift: %s/%s %s", e.service_name, e.model, e.detail)
+        max_ingested = dirty.max_ingested
+        if max_ingested.tzinfo is None:
+            max_ingested = max_ingested.replace(tzinfo=UTC)
+        self._save("rollup", "watermark", max_ingested.isoformat())
+        return stats
+
+    def _feed_drift(self, settle: timedelta) -> tuple[list[DriftEvent], int]:
+        """Feed minutes closed since the last feed; return events and minutes fed.
+
+        A minute is closed once the newest call start seen, among calls ingested at
+        least ``settle`` ago, is ``lateness`` past its end (event time and arrival
+        time both have to move on: partitions may lag each other).
+        """
+        newest = self.client.query(
+            f"SELECT toStartOfMinute(max(start_time)) FROM {self.db}.llm_calls "
+            "WHERE ingested_at <= now64(3) - toIntervalMillisecond({ms:UInt64})",
+            parameters={"ms": int(settle.total_seconds() * 1000)},
+        ).result_rows[0][0]
+        if newest is None or newest.year < 2000:
+            return [], 0
+        newest = newest.replace(tzinfo=UTC) if newest.tzinfo is None else newest
+        closed_until = newest - self.lateness
+        fed_until = self._time_state("fed_until")
+        lo = fed_until or datetime(2000, 1, 1, tzinfo=UTC)
+        if closed_until <= lo:
+            return [], 0
+        rows = self.client.query(
+            f"""
+SELECT c.minute, c.service_name, c.request_model, c.calls, c.errors, c.truncated,
+       c.input_tokens, c.output_tokens, c.cost, l.latency, l.response_models
+FROM (
+    SELECT minute, service_name, request_model, sum(calls) AS calls, sum(errors) AS errors,
+           sum(truncated) AS truncated, sum(input_tokens) AS input_tokens,
+           sum(output_tokens) AS output_tokens, toFloat64(sum(cost_usd)) AS cost
+    FROM {self.db}.cost_1m FINAL
+    WHERE minute > {{lo:DateTime}} AND minute <= {{hi:DateTime}}
+    GROUP BY minute, service_name, request_model
+) AS c
+LEFT JOIN (
+    WITH sumMap(latency_keys, latency_counts) AS m
+    SELECT minute, service_name, request_model, {sql_quantile("m", 0.5)} AS latency,
+           arraySort(groupUniqArray(response_model)) AS response_models
+    FROM {self.db}.latency_1m FINAL
+    WHERE minute > {{lo:DateTime}} AND minute <= {{hi:DateTime}}
+    GROUP BY minute, service_name, request_model
+) AS l USING (minute, service_name, request_model)
+ORDER BY c.minute, c.service_name, c.request_model""",
+            parameters={"lo": lo, "hi": closed_until},
+        ).result_rows
+        events: list[DriftEvent] = []
+        minutes = set()
+        for minute, service, model, calls, errors, trunc, inp, out, cost, lat, rms in rows:
+            minute = minute.replace(tzinfo=UTC) if minute.tzinfo is None else minute
+            minutes.add(minute)
+            for rm in rms or []:
+                ev = self.monitor.observe_response_model(minute, service, model, rm)
+                if ev:
+                    events.append(ev)
+            if calls < self.min_calls:
+                continue
+            values = {
+                "latency_p50_ms": lat if lat is not None else math.nan,
+                "input_tokens": inp / calls,
+                "output_tokens": out / calls,
+                "cost_per_call": cost / calls,
+                "error_rate": errors / calls,
+                "truncation_rate": trunc / calls,
+            }
+            for metric, value in values.items():
+                ev = self.monitor.update(minute, service, model, metric, float(value))
+                if ev:
+                    events.append(ev)
+        self._save("drift", "monitor", self.monitor.dumps())
+        self._save("rollup", "fed_until", closed_until.isoformat())
+        return events, len(minutes)
+
+
+def _event_row(e: DriftEvent) -> list[Any]:
+    def num(x: float) -> float:
+        return x if math.isfinite(x) else 0.0
+
+    return [
+        e.minute,
+        e.service_name,
+        e.model,
+        e.metric,
+        e.kind,
+        e.detector,
+        num(e.before_value),
+        num(e.after_value),
+        num(e.change_pct),
+        e.detail,
+    ]

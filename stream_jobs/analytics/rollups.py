@@ -1,0 +1,132 @@
+"""Windowed rollups and per-transaction costs, recomputed from the deduplicated calls.
+
+Why recompute instead of accumulating in memory: ``llm_calls`` read with FINAL is
+exact across crashes, replays, duplicates and late calls. Every refresh finds the
+minutes and transactions touched since the last watermark (``ingested_at``) and
+rewrites their rows from scratch; the tables replace by key, so the stored value is
+always the latest full computation and nothing is ever added twice.
+
+Latency and time-to-first-token sketches are DDSketch buckets built by ClickHouse
+with the exact bucketing of :mod:`.sketch`; coarser windows and groupings merge
+them with ``sumMap`` (see :func:`.sketch.sql_quantile`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from llmpulse.stream_jobs.analytics.sketch import sql_bucket
+from llmpulse.stream_jobs.clickhouse import check_identifier
+
+__all__ = ["Dirty", "find_dirty", "refresh_rollups", "refresh_transactions"]
+
+#: Minutes recomputed per statement (keeps a month-long backfill in bounded pieces).
+CHUNK = 720
+#: A transaction's calls are looked for this far before its newest touched call.
+TRANSACTION_SPAN = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Dirty:
+    """What changed since the watermark."""
+
+    minutes: list[datetime]
+    first_start: datetime | None
+    last_start: datetime | None
+    max_ingested: datetime | None
+    rows: int
+
+
+def find_dirty(client: Any, db: str, since: datetime) -> Dirty:
+    """Minutes (by call start) and extent of calls ingested after ``since``."""
+    db = check_identifier(db)
+    row = client.query(
+        f"SELECT count(), min(start_time), max(start_time), max(ingested_at), "
+        f"arraySort(groupUniqArray(toStartOfMinute(start_time))) "
+        f"FROM {db}.llm_calls WHERE ingested_at > {{since:DateTime64(3)}}",
+        parameters={"since": since},
+    ).result_rows[0]
+    n, lo, hi, wm, minutes = row
+    if not n:
+        return Dirty([], None, None, None, 0)
+    return Dirty(list(minutes), lo, hi, wm, int(n))
+
+
+def _latency_sql(db: str) -> str:
+    lat = sql_bucket("latency_ms")
+    ttft = sql_bucket("ifNull(ttft_ms, 0)")
+    return f"""
+INSERT INTO {db}.latency_1m
+SELECT minute, service_name, provider, operation, request_model, response_model,
+       count(), countIf(status = 'error'), countIf(latency_ms > 5000),
+       sum(latency_ms), max(latency_ms),
+       (sumMap([{lat}], [toUInt64(1)]) AS lm).1, lm.2,
+       countIf(ttft_ms IS NOT NULL), maxOrDefault(ifNull(ttft_ms, 0)),
+       (sumMapIf([{ttft}], [toUInt64(1)], ttft_ms IS NOT NULL) AS tm).1, tm.2, now64(3)
+FROM (
+    SELECT toStartOfMinute(start_time) AS minute, * FROM {db}.llm_calls FINAL
+    WHERE start_time >= {{lo:DateTime64(6)}} AND start_time < {{hi:DateTime64(6)}}
+      AND toStartOfMinute(start_time) IN {{minutes:Array(DateTime)}}
+)
+GROUP BY minute, service_name, provider, operation, request_model, response_model
+"""
+
+
+def _cost_sql(db: str) -> str:
+    return f"""
+INSERT INTO {db}.cost_1m
+SELECT toStartOfMinute(start_time) AS minute, service_name, environment, team, feature,
+       risk_tier, provider, request_model,
+       count(), countIf(status = 'error'), countIf(retry_attempt > 0),
+       countIf(has(finish_reasons, 'length')), countIf(price_status != 'ok'),
+       sum(input_tokens), sum(output_tokens), sum(cache_read_tokens),
+       sum(cache_creation_tokens), sum(reasoning_tokens),
+       sum(cost_usd), sumIf(cost_usd, status = 'error'), now64(3)
+FROM {db}.llm_calls FINAL
+WHERE start_time >= {{lo:DateTime64(6)}} AND start_time < {{hi:DateTime64(6)}}
+  AND toStartOfMinute(start_time) IN {{minutes:Array(DateTime)}}
+GROUP BY minute, service_name, environment, team, feature, risk_tier, provider, request_model
+"""
+
+
+def refresh_rollups(client: Any, db: str, minutes: list[datetime]) -> int:
+    """Recompute ``latency_1m`` and ``cost_1m`` for ``minutes``; return minutes done."""
+    db = check_identifier(db)
+    latency, cost = _latency_sql(db), _cost_sql(db)
+    for i in range(0, len(minutes), CHUNK):
+        chunk = minutes[i : i + CHUNK]
+        params = {
+            "minutes": chunk,
+            "lo": min(chunk),
+            "hi": max(chunk) + timedelta(minutes=1),
+        }
+        client.command(latency, parameters=params)
+        client.command(cost, parameters=params)
+    return len(minutes)
+
+
+def refresh_transactions(client: Any, db: str, since: datetime, first_start: datetime) -> None:
+    """Recompute every transaction with a call ingested after ``since``."""
+    db = check_identifier(db)
+    client.command(
+        f"""
+INSERT INTO {db}.transaction_costs
+SELECT transaction_id, min(start_time), max(end_time),
+       argMin(service_name, start_time), argMin(team, start_time),
+       argMin(feature, start_time), argMin(risk_tier, start_time),
+       arraySort(groupUniqArray(service_name)), arraySort(groupUniqArray(response_model)),
+       count(), countIf(retry_attempt > 0), countIf(status = 'error'),
+       sum(input_tokens), sum(output_tokens), sum(cache_read_tokens),
+       sum(cache_creation_tokens), sum(reasoning_tokens),
+       sum(cost_usd), sumIf(cost_usd, status = 'error'), now64(3)
+FROM {db}.llm_calls FINAL
+WHERE start_time >= {{lo:DateTime64(6)}}
+  AND transaction_id IN (
+      SELECT DISTINCT transaction_id FROM {db}.llm_calls
+      WHERE ingested_at > {{since:DateTime64(3)}})
+GROUP BY transaction_id
+""",
+        parameters={"since": since, "lo": first_start - TRANSACTION_SPAN},
+    )

@@ -1,0 +1,187 @@
+"""Rollups and transaction costs: equal to the calls, exact under late and duplicate calls."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import numpy as np
+from llmpulse.stream_jobs import Message, Pipeline
+from llmpulse.stream_jobs.analytics.job import AnalyticsJob
+from llmpulse.stream_jobs.analytics.sketch import sql_quantile
+from llmpulse.stream_jobs.clickhouse import migrate
+from llmpulse.stream_jobs.sink import ClickHouseSink
+
+from tests import otlp
+
+MIN = 60 * 10**9
+
+
+def one(client: Any, sql: str) -> tuple:
+    return tuple(client.query(sql).result_rows[0])
+
+
+def make_calls(n_tx: int, base_ns: int, rng: np.random.Generator) -> list:
+    spans = []
+    for tx in range(n_tx):
+        for attempt in range(int(rng.integers(1, 4))):
+            attrs = otlp.gen_ai(
+                "gpt-4o" if tx % 2 else "claude-sonnet-4",
+                inp=int(rng.integers(100, 5000)),
+                out=int(rng.integers(10, 800)),
+                **{
+                    "llmpulse.transaction.id": f"tx-{tx}",
+                    "llmpulse.retry.attempt": attempt,
+                    "llmpulse.team": "payments" if tx % 3 else "support",
+                },
+            )
+            start = base_ns + int(rng.integers(0, 30)) * MIN + int(rng.integers(0, MIN))
+            spans.append(
+                otlp.span(
+                    attrs,
+                    start_ns=start,
+                    duration_ms=float(rng.lognormal(6.5, 0.8)),
+                    error=attempt < 1 and tx % 5 == 0,
+                )
+            )
+    return spans
+
+
+def test_rollups_and_transactions_match_the_calls_exactly(chdb_client: Any, database: str) -> None:
+    """cost_1m, latency_1m and transaction_costs agree with llm_calls, after late data too."""
+    migrate(chdb_client, database)
+    sink, pipe = ClickHouseSink(chdb_client, database), Pipeline()
+    rng = np.random.default_rng(1)
+    base = time.time_ns() - 3 * 3600 * 10**9
+    spans = make_calls(300, base, rng)
+    for i in range(0, len(spans), 100):
+        sink.write(pipe.process([Message("t", 0, i, otlp.request(spans[i : i + 100]))]))
+    job = AnalyticsJob(chdb_client, database)
+    assert job.refresh().rows == len(spans)
+
+    def check() -> None:
+        calls = one(
+            chdb_client,
+            f"SELECT count(), sum(cost_usd), sum(input_tokens), "
+            f"uniqExact(transaction_id) FROM {database}.llm_calls FINAL",
+        )
+        cost = one(
+            chdb_client,
+            f"SELECT sum(calls), sum(cost_usd), sum(input_tokens) FROM {database}.cost_1m FINAL",
+        )
+        tx = one(
+            chdb_client,
+            f"SELECT count(), sum(calls), sum(cost_usd) FROM {database}.transaction_costs FINAL",
+        )
+        lat = one(chdb_client, f"SELECT sum(calls) FROM {database}.latency_1m FINAL")
+        assert cost == calls[:3]
+        assert tx == (calls[3], calls[0], calls[1])
+        assert lat == (calls[0],)
+        per_tx = dict(
+            chdb_client.query(
+                f"SELECT transaction_id, sum(cost_usd) FROM {database}.llm_calls FINAL "
+                "GROUP BY transaction_id"
+            ).result_rows
+        )
+        stored = dict(
+            chdb_client.query(
+                f"SELECT transaction_id, cost_usd FROM {database}.transaction_costs FINAL"
+            ).result_rows
+        )
+        assert stored == per_tx
+
+    check()
+    # A late call for an old transaction and minute, plus a resent (duplicate) span.
+    late = otlp.span(
+        otlp.gen_ai("gpt-4o", inp=999, out=9, **{"llmpulse.transaction.id": "tx-1"}),
+        start_ns=base + MIN,
+    )
+    sink.write(pipe.process([Message("t", 0, 9000, otlp.request([late, spans[0]]))]))
+    before = one(
+        chdb_client,
+        f"SELECT calls, cost_usd FROM {database}.transaction_costs FINAL "
+        "WHERE transaction_id = 'tx-1'",
+    )
+    job.refresh()
+    after = one(
+        chdb_client,
+        f"SELECT calls, cost_usd FROM {database}.transaction_costs FINAL "
+        "WHERE transaction_id = 'tx-1'",
+    )
+    assert after[0] == before[0] + 1 and after[1] > before[1]
+    check()
+    job.refresh()  # refreshing again changes nothing
+    check()
+
+
+def test_latency_rollup_quantiles_match_exact_quantiles(chdb_client: Any, database: str) -> None:
+    """p95 from merged minute sketches is within 1% of the exact p95 of the calls."""
+    migrate(chdb_client, database)
+    sink, pipe = ClickHouseSink(chdb_client, database), Pipeline()
+    rng = np.random.default_rng(7)
+    base = time.time_ns() - 2 * 3600 * 10**9
+    lat = (rng.pareto(1.8, 3000) + 1) * 300
+    spans = [
+        otlp.span(
+            otlp.gen_ai(),
+            start_ns=base + int(rng.integers(0, 90)) * MIN,
+            duration_ms=float(v),
+            trace_id=os.urandom(16),
+        )
+        for v in lat
+    ]
+    sink.write(pipe.process([Message("t", 0, 0, otlp.request(spans))]))
+    AnalyticsJob(chdb_client, database).refresh()
+    (p95, minutes) = one(
+        chdb_client,
+        f"WITH sumMap(latency_keys, latency_counts) AS m "
+        f"SELECT {sql_quantile('m', 0.95)}, count() "
+        f"FROM {database}.latency_1m FINAL",
+    )
+    stored = np.array(
+        [
+            r[0]
+            for r in chdb_client.query(
+                f"SELECT latency_ms FROM {database}.llm_calls FINAL"
+            ).result_rows
+        ]
+    )
+    exact = np.quantile(stored, 0.95, method="lower")
+    assert minutes > 60
+    assert abs(p95 - exact) / exact <= 0.0101
+
+
+def test_drift_events_land_once_and_state_persists(chdb_client: Any, database: str) -> None:
+    """A latency step makes one stored event; a new job instance resumes the state."""
+    migrate(chdb_client, database)
+    sink, pipe = ClickHouseSink(chdb_client, database), Pipeline()
+    rng = np.random.default_rng(3)
+    base = (time.time_ns() - 4 * 3600 * 10**9) // MIN * MIN
+    spans = []
+    for minute in range(120):
+        factor = 3.0 if minute >= 60 else 1.0
+        spans += [
+            otlp.span(
+                otlp.gen_ai(),
+                start_ns=base + minute * MIN + k * 10**9,
+                duration_ms=float(rng.lognormal(6.5, 0.3)) * factor,
+            )
+            for k in range(10)
+        ]
+    for i in range(0, len(spans), 400):
+        sink.write(pipe.process([Message("t", 0, i, otlp.request(spans[i : i + 400]))]))
+    job = AnalyticsJob(chdb_client, database)
+    job.refresh()
+    assert chdb_client.query(f"SELECT count() FROM {database}.drift_events").result_rows == [(0,)]
+    job.refresh(final=True)  # calls ingested just now close their minutes only when final
+    rows = chdb_client.query(
+        f"SELECT metric, minute FROM {database}.drift_events FINAL WHERE kind = 'shift'"
+    ).result_rows
+    assert [r[0] for r in rows] == ["latency_p50_ms"]
+    state = one(
+        chdb_client, f"SELECT count() FROM {database}.analytics_state FINAL WHERE job = 'drift'"
+    )
+    assert state == (1,)
+    resumed = AnalyticsJob(chdb_client, database)
+    assert ("svc", "gpt-4o-mini", "latency_p50_ms") in resumed.monitor.series
