@@ -8,7 +8,6 @@ without per-field Python work. Column order here is the insert order; the DDL in
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import NamedTuple
 
 
@@ -19,8 +18,8 @@ class CallRecord(NamedTuple):
     span_id: str
     parent_span_id: str
     transaction_id: str
-    start_time: datetime
-    end_time: datetime
+    start_time: int  # microseconds since the epoch, UTC
+    end_time: int  # microseconds since the epoch, UTC
     service_name: str
     environment: str
     team: str
@@ -41,7 +40,7 @@ class CallRecord(NamedTuple):
     error_type: str
     retry_attempt: int
     finish_reasons: list[str]
-    cost_usd: Decimal
+    cost_pico: int  # cost in pico-dollars (1e-12 USD), exact; ClickHouse derives cost_usd
     price_status: str
     price_version: str
     convention: str

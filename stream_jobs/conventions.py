@@ -8,9 +8,7 @@ business transaction, team, feature and risk tier.
 
 from __future__ import annotations
 
-from typing import Any
-
-__all__ = ["FIELDS", "LLM_MARKERS", "detect_convention", "first", "is_llm_span"]
+__all__ = ["FIELDS", "LLM_MARKERS"]
 
 #: field -> attribute keys, first present wins.
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -84,35 +82,3 @@ LLM_MARKERS: frozenset[str] = frozenset(
 )
 
 _OPENINFERENCE_LLM_KINDS = frozenset({"LLM", "EMBEDDING"})
-
-
-def first(attrs: dict[str, Any], field: str, resource: dict[str, Any] | None = None) -> Any:
-    """The value of ``field`` from the first present key (span, then resource)."""
-    for key in FIELDS[field]:
-        if key in attrs:
-            return attrs[key]
-    if resource is not None:
-        for key in FIELDS[field]:
-            if key in resource:
-                return resource[key]
-    return None
-
-
-def is_llm_span(attrs: dict[str, Any]) -> bool:
-    """True when the span describes a model call in any known convention."""
-    if not LLM_MARKERS.isdisjoint(attrs):
-        return True
-    return attrs.get("openinference.span.kind") in _OPENINFERENCE_LLM_KINDS
-
-
-def detect_convention(attrs: dict[str, Any]) -> str:
-    """Which convention the span follows: gen_ai, gen_ai_deprecated, openinference, openlit."""
-    if "openinference.span.kind" in attrs or "llm.model_name" in attrs:
-        return "openinference"
-    if "gen_ai.application_name" in attrs or "gen_ai.server.time_to_first_token" in attrs:
-        return "openlit"
-    if "gen_ai.provider.name" in attrs or "gen_ai.usage.input_tokens" in attrs:
-        return "gen_ai"
-    if "gen_ai.system" in attrs or "gen_ai.usage.prompt_tokens" in attrs:
-        return "gen_ai_deprecated"
-    return "gen_ai"

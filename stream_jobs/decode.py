@@ -10,7 +10,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-__all__ = ["DecodeError", "any_value", "attributes", "decode_request", "iter_spans"]
+__all__ = [
+    "DecodeError",
+    "any_value",
+    "attributes",
+    "decode_request",
+    "iter_spans",
+]
 
 
 class DecodeError(ValueError):

@@ -7,13 +7,11 @@ Pure code: no Kafka, no ClickHouse. Every way a span can be wrong ends in a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from llmpulse.schemas.record import UNKNOWN, CallRecord
-from llmpulse.stream_jobs.conventions import detect_convention, first
-from llmpulse.stream_jobs.pricing import PICO_PER_USD, PriceCatalogue
+from llmpulse.stream_jobs.extract import convention_of
+from llmpulse.stream_jobs.pricing import PriceCatalogue
 
 __all__ = ["Limits", "Rejection", "normalise_span"]
 
@@ -26,7 +24,7 @@ _TOKEN_FIELDS = (
     "reasoning_tokens",
 )
 _STATUS_ERROR = 2
-_PICO = Decimal(PICO_PER_USD)
+_NS_PER_DAY = 86_400 * 10**9
 
 
 @dataclass(frozen=True)
@@ -98,14 +96,18 @@ def _finish_reasons(value: Any) -> list[str]:
 
 def normalise_span(
     span: Any,
-    attrs: dict[str, Any],
-    resource: dict[str, Any],
+    f: dict[str, Any],
+    flags: int,
     catalogue: PriceCatalogue,
     now_ns: int,
     limits: Limits,
     source: tuple[int, int] = (0, 0),
 ) -> CallRecord:
-    """Validate, normalise and price one LLM span; raise :class:`Rejection` if bad."""
+    """Validate, normalise and price one LLM span; raise :class:`Rejection` if bad.
+
+    ``f`` holds the span's fields (see :func:`.extract.extract`) over its
+    resource's (service, environment, team, ...); ``flags`` the conventions seen.
+    """
     trace_id = span.trace_id.hex()
     span_id = span.span_id.hex()
     if len(trace_id) != 32 or len(span_id) != 16:
@@ -120,21 +122,18 @@ def normalise_span(
     if start_ns < now_ns - limits.max_age_days * 86400e9:
         raise Rejection("ancient_timestamp", f"starts {(now_ns - start_ns) / 86400e9:.0f} days ago")
 
-    request_model = _text(first(attrs, "request_model"), "request_model", limits)
-    response_model = _text(
-        attrs.get("gen_ai.response.model")
-        or attrs.get("llm.response.model")
-        or attrs.get("llm.model_name"),
-        "response_model",
-        limits,
-    )
+    request_model = _text(f.get("request_model"), "request_model", limits)
+    response_model = _text(f.get("response_model"), "response_model", limits)
     if not request_model and not response_model:
         raise Rejection("missing_model", "no request or response model attribute")
     request_model = request_model or response_model
     response_model = response_model or request_model
 
-    tokens = [_token(first(attrs, f), f, limits) for f in _TOKEN_FIELDS]
-    inp, out, cache_read, cache_creation, reasoning = tokens
+    inp = _token(f.get("input_tokens"), "input_tokens", limits)
+    out = _token(f.get("output_tokens"), "output_tokens", limits)
+    cache_read = _token(f.get("cache_read_tokens"), "cache_read_tokens", limits)
+    cache_creation = _token(f.get("cache_creation_tokens"), "cache_creation_tokens", limits)
+    reasoning = _token(f.get("reasoning_tokens"), "reasoning_tokens", limits)
     if cache_read + cache_creation > inp:
         raise Rejection(
             "inconsistent_tokens", f"cached {cache_read}+{cache_creation} > input {inp}"
@@ -142,63 +141,60 @@ def normalise_span(
     if reasoning > out:
         raise Rejection("inconsistent_tokens", f"reasoning {reasoning} > output {out}")
 
-    ttft = _number(first(attrs, "ttft_ms"), "ttft_ms")
+    ttft = _number(f.get("ttft_ms"), "ttft_ms")
     if ttft is None:
-        ttft_s = _number(first(attrs, "ttft_s"), "ttft_s")
+        ttft_s = _number(f.get("ttft_s"), "ttft_s")
         ttft = ttft_s * 1000.0 if ttft_s is not None else None
-    retry = _token(first(attrs, "retry_attempt"), "retry_attempt", limits)
+    retry = _token(f.get("retry_attempt"), "retry_attempt", limits)
 
-    provider_raw = _text(first(attrs, "provider"), "provider", limits, UNKNOWN)
-    provider = catalogue.canonical_provider(provider_raw)
-    operation = _text(first(attrs, "operation"), "operation", limits, "chat").lower()
+    provider = catalogue.canonical_provider(_text(f.get("provider"), "provider", limits, UNKNOWN))
+    operation = _text(f.get("operation"), "operation", limits, "chat").lower()
     operation = _OPERATIONS.get(operation, operation)
 
-    start = datetime.fromtimestamp(start_ns / 1e9, UTC)
-    price = catalogue.lookup(response_model, start.date()) or catalogue.lookup(
-        request_model, start.date()
-    )
+    day = start_ns // _NS_PER_DAY
+    price = catalogue.lookup_day(response_model, day) or catalogue.lookup_day(request_model, day)
     if price is None:
-        cost, price_status, price_version = Decimal(0), "unknown_model", ""
+        cost, price_status, price_version = 0, "unknown_model", ""
     else:
-        pico = price.cost_pico(inp, out, cache_read, cache_creation, reasoning)
-        cost, price_status, price_version = Decimal(pico) / _PICO, "ok", price.version
+        cost = price.cost_pico(inp, out, cache_read, cache_creation, reasoning)
+        price_status, price_version = "ok", price.version
 
     is_error = span.status.code == _STATUS_ERROR
-    error_type = _text(first(attrs, "error_type"), "error_type", limits)
+    error_type = _text(f.get("error_type"), "error_type", limits)
     if is_error and not error_type:
         error_type = "error"
 
     return CallRecord(
-        trace_id=trace_id,
-        span_id=span_id,
-        parent_span_id=span.parent_span_id.hex(),
-        transaction_id=_text(first(attrs, "transaction_id"), "transaction_id", limits, trace_id),
-        start_time=start,
-        end_time=datetime.fromtimestamp(end_ns / 1e9, UTC),
-        service_name=_text(first(attrs, "service_name", resource), "service_name", limits, UNKNOWN),
-        environment=_text(first(attrs, "environment", resource), "environment", limits, UNKNOWN),
-        team=_text(first(attrs, "team", resource), "team", limits, UNKNOWN),
-        feature=_text(first(attrs, "feature", resource), "feature", limits, UNKNOWN),
-        risk_tier=_text(first(attrs, "risk_tier", resource), "risk_tier", limits, UNKNOWN),
-        provider=provider,
-        operation=operation,
-        request_model=request_model,
-        response_model=response_model,
-        input_tokens=inp,
-        output_tokens=out,
-        cache_read_tokens=cache_read,
-        cache_creation_tokens=cache_creation,
-        reasoning_tokens=reasoning,
-        latency_ms=(end_ns - start_ns) / 1e6,
-        ttft_ms=ttft,
-        status="error" if is_error or error_type else "ok",
-        error_type=error_type,
-        retry_attempt=retry,
-        finish_reasons=_finish_reasons(first(attrs, "finish_reasons")),
-        cost_usd=cost,
-        price_status=price_status,
-        price_version=price_version,
-        convention=detect_convention(attrs),
-        source_partition=source[0],
-        source_offset=source[1],
+        trace_id,
+        span_id,
+        span.parent_span_id.hex(),
+        _text(f.get("transaction_id"), "transaction_id", limits, trace_id),
+        start_ns // 1000,
+        end_ns // 1000,
+        _text(f.get("service_name"), "service_name", limits, UNKNOWN),
+        _text(f.get("environment"), "environment", limits, UNKNOWN),
+        _text(f.get("team"), "team", limits, UNKNOWN),
+        _text(f.get("feature"), "feature", limits, UNKNOWN),
+        _text(f.get("risk_tier"), "risk_tier", limits, UNKNOWN),
+        provider,
+        operation,
+        request_model,
+        response_model,
+        inp,
+        out,
+        cache_read,
+        cache_creation,
+        reasoning,
+        (end_ns - start_ns) / 1e6,
+        ttft,
+        "error" if is_error or error_type else "ok",
+        error_type,
+        retry,
+        _finish_reasons(f.get("finish_reasons")),
+        cost,
+        price_status,
+        price_version,
+        convention_of(flags),
+        source[0],
+        source[1],
     )

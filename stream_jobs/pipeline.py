@@ -18,8 +18,8 @@ from typing import Any
 
 from llmpulse.schemas.content import is_content_key
 from llmpulse.schemas.record import CallRecord, DeadLetter
-from llmpulse.stream_jobs.conventions import first, is_llm_span
 from llmpulse.stream_jobs.decode import DecodeError, attributes, decode_request
+from llmpulse.stream_jobs.extract import extract, is_llm
 from llmpulse.stream_jobs.normalise import Limits, Rejection, normalise_span
 from llmpulse.stream_jobs.pricing import PriceCatalogue
 
@@ -127,17 +127,20 @@ class Pipeline:
     ) -> None:
         seen: set[bytes] = set()
         index = -1
+        calls = result.calls
         for rs in req.resource_spans:
-            resource = attributes(rs.resource.attributes)
+            resource, _ = extract(rs.resource.attributes)
+            resource.pop("oi_kind", None)
             for ss in rs.scope_spans:
                 for span in ss.spans:
                     index += 1
                     counts[0] += 1
-                    attrs = attributes(span.attributes)
-                    if not is_llm_span(attrs):
+                    fields, flags = extract(span.attributes)
+                    if not is_llm(fields, flags):
                         counts[2] += 1
                         continue
                     counts[1] += 1
+                    merged = {**resource, **fields} if resource else fields
                     try:
                         key = span.trace_id + span.span_id
                         if key in seen:
@@ -145,8 +148,8 @@ class Pipeline:
                         seen.add(key)
                         record = normalise_span(
                             span,
-                            attrs,
-                            resource,
+                            merged,
+                            flags,
                             self.catalogue,
                             now_ns,
                             self.limits,
@@ -154,9 +157,7 @@ class Pipeline:
                         )
                     except Rejection as rej:
                         counts[3] += 1
-                        result.dead_letters.append(
-                            _span_dead(msg, index, rej, span, attrs, resource)
-                        )
+                        result.dead_letters.append(_span_dead(msg, index, rej, span, merged))
                         continue
                     except Exception as exc:
                         log.exception(
@@ -168,13 +169,11 @@ class Pipeline:
                         )
                         counts[3] += 1
                         bug = Rejection("internal_error", repr(exc)[:500], "normalise")
-                        result.dead_letters.append(
-                            _span_dead(msg, index, bug, span, attrs, resource)
-                        )
+                        result.dead_letters.append(_span_dead(msg, index, bug, span, merged))
                         continue
                     if record.price_status != "ok":
                         counts[4] += 1
-                    result.calls.append(record)
+                    calls.append(record)
 
 
 def _dead(
@@ -207,16 +206,11 @@ def _dead(
 
 
 def _span_dead(
-    msg: Message,
-    index: int,
-    rej: Rejection,
-    span: Any,
-    attrs: dict[str, Any],
-    resource: dict[str, Any],
+    msg: Message, index: int, rej: Rejection, span: Any, fields: dict[str, Any]
 ) -> DeadLetter:
     kept = {
         k: (v if not isinstance(v, str) else v[:512])
-        for k, v in attrs.items()
+        for k, v in attributes(span.attributes).items()
         if not is_content_key(k)
     }
     doc = {
@@ -226,7 +220,7 @@ def _span_dead(
         "attributes": kept,
     }
     payload = json.dumps(doc, default=str).encode()
-    service = first(attrs, "service_name", resource)
+    service = fields.get("service_name")
     return _dead(
         msg,
         index,

@@ -28,6 +28,7 @@ from llmpulse.errors import ConfigError
 
 PICO_PER_USD = 10**12
 _MTOK = 10**6
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _DATE_SUFFIX = re.compile(r"(-\d{4}-\d{2}-\d{2}|-\d{8}|@\d{8}|-\d{4})$")
 
 
@@ -45,6 +46,24 @@ class ModelPrice:
     reasoning: Decimal
     version: str
 
+    @property
+    def rates(self) -> tuple[int, int, int, int, int]:
+        """Pico-dollars per token: input, output, cache read, cache creation, reasoning."""
+        cached = self.__dict__.get("_rates")
+        if cached is None:
+            cached = tuple(
+                self._pico_per_token(p)
+                for p in (
+                    self.input,
+                    self.output,
+                    self.cache_read,
+                    self.cache_creation,
+                    self.reasoning,
+                )
+            )
+            object.__setattr__(self, "_rates", cached)
+        return cached  # type: ignore[no-any-return]
+
     def _pico_per_token(self, usd_per_mtok: Decimal) -> int:
         value = usd_per_mtok * PICO_PER_USD / _MTOK
         if value != value.to_integral_value():
@@ -60,14 +79,13 @@ class ModelPrice:
         reasoning_tokens: int = 0,
     ) -> int:
         """Exact cost in pico-dollars; cached ⊂ input and reasoning ⊂ output."""
-        fresh_input = input_tokens - cache_read_tokens - cache_creation_tokens
-        visible_output = output_tokens - reasoning_tokens
+        r_in, r_out, r_cr, r_cc, r_rs = self.rates
         return (
-            fresh_input * self._pico_per_token(self.input)
-            + cache_read_tokens * self._pico_per_token(self.cache_read)
-            + cache_creation_tokens * self._pico_per_token(self.cache_creation)
-            + visible_output * self._pico_per_token(self.output)
-            + reasoning_tokens * self._pico_per_token(self.reasoning)
+            (input_tokens - cache_read_tokens - cache_creation_tokens) * r_in
+            + cache_read_tokens * r_cr
+            + cache_creation_tokens * r_cc
+            + (output_tokens - reasoning_tokens) * r_out
+            + reasoning_tokens * r_rs
         )
 
 
@@ -89,6 +107,7 @@ class PriceCatalogue:
         self._aliases = aliases
         self._providers = providers
         self._cache: dict[str, str | None] = {}
+        self._day_cache: dict[tuple[str, int], ModelPrice | None] = {}
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> PriceCatalogue:
@@ -176,6 +195,18 @@ class PriceCatalogue:
         if idx < 0:  # before the first known price: use the earliest one
             idx = 0
         return self._by_model[name][idx]
+
+    def lookup_day(self, model: str, day: int) -> ModelPrice | None:
+        """:meth:`lookup` by day number since the epoch, cached (the hot path)."""
+        key = (model, day)
+        try:
+            return self._day_cache[key]
+        except KeyError:
+            pass
+        price = self.lookup(model, date.fromordinal(_EPOCH_ORDINAL + day))
+        if len(self._day_cache) < 100_000:
+            self._day_cache[key] = price
+        return price
 
     def models(self) -> list[str]:
         return sorted(self._by_model)

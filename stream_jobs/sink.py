@@ -57,9 +57,11 @@ class ClickHouseSink:
     def _insert(self, table: str, rows: list[Any], columns: tuple[str, ...], token: str) -> None:
         if not rows:
             return
+        data = list(zip(*rows, strict=True))  # one transpose in C, then columnar encoding
         self.client.insert(
             f"{self.database}.{table}",
-            rows,
+            data,
             column_names=list(columns),
+            column_oriented=True,
             settings={"insert_deduplication_token": token},
         )

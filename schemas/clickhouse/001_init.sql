@@ -31,13 +31,14 @@ CREATE TABLE IF NOT EXISTS {db}.llm_calls
     error_type            LowCardinality(String),
     retry_attempt         UInt16,
     finish_reasons        Array(LowCardinality(String)),
-    cost_usd              Decimal(18, 12),
+    cost_pico             Int64,
     price_status          LowCardinality(String),
     price_version         LowCardinality(String),
     convention            LowCardinality(String),
     source_partition      Int32,
     source_offset         Int64,
-    ingested_at           DateTime64(3, 'UTC') DEFAULT now64(3)
+    ingested_at           DateTime64(3, 'UTC') DEFAULT now64(3),
+    cost_usd              Decimal(38, 12) MATERIALIZED toDecimal128(cost_pico, 12) / 1000000000000
 )
 ENGINE = ReplacingMergeTree(ingested_at)
 PARTITION BY toYYYYMM(start_time)

@@ -160,9 +160,10 @@ class LocalBroker:
             classpath,
         ]
         if not (kdata / "meta.properties").exists():
+            # "=" form: a random id may start with "-", which argparse reads as an option
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             fmt = subprocess.run(
-                [*java, _STORAGE_TOOL, "format", "-t", cluster_id, "-c", str(props)],
+                [*java, _STORAGE_TOOL, "format", f"--cluster-id={cluster_id}", "-c", str(props)],
                 capture_output=True,
                 text=True,
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -26,7 +27,7 @@ def columns(client: Any, db: str, table: str) -> list[str]:
 def test_ddl_matches_the_record_contract(chdb_client: Any, database: str) -> None:
     """Each table's columns are the record's fields, in order."""
     migrate(chdb_client, database)
-    assert columns(chdb_client, database, "llm_calls") == [*CALL_COLUMNS, "ingested_at"]
+    assert columns(chdb_client, database, "llm_calls") == [*CALL_COLUMNS, "ingested_at", "cost_usd"]
     assert columns(chdb_client, database, "dead_letters") == list(DEAD_LETTER_COLUMNS)
     assert columns(chdb_client, database, "ingest_batches") == list(BATCH_COLUMNS)
 
@@ -66,7 +67,7 @@ def test_writing_the_same_batch_twice_counts_once(chdb_client: Any, database: st
     sink.write(pipe.process([Message("t", 0, 0, payload)]))  # other batch, same spans
     assert _totals(chdb_client, database) == once
     assert once[0] == 3 and once[2] == 1
-    assert once[1] == sum(c.cost_usd for c in first.calls)
+    assert once[1] == Decimal(sum(c.cost_pico for c in first.calls)) / 10**12
 
 
 def test_sink_failure_says_retry_later(chdb_client: Any) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from decimal import Decimal
 
 import pytest
 from llmpulse.schemas import REJECT_REASONS
@@ -73,7 +72,7 @@ def test_every_convention_yields_the_same_priced_record(pipe: Pipeline, conventi
     assert (rec.provider, rec.response_model) == ("anthropic", "claude-sonnet-4-20250514")
     assert (rec.input_tokens, rec.output_tokens, rec.cache_read_tokens) == (5000, 400, 3000)
     # 2000*3.00 + 3000*0.30 + 400*15.00 per million
-    assert rec.cost_usd == Decimal("0.0129")
+    assert rec.cost_pico == 12_900_000_000  # $0.0129
     assert rec.price_status == "ok"
     assert rec.price_version.endswith("claude-sonnet-4@2025-05-22")
     if convention == "openlit":
@@ -125,7 +124,7 @@ def test_unknown_model_is_stored_flagged_not_silently_free(pipe: Pipeline) -> No
     """A model missing from the catalogue is kept, marked unknown_model, and counted."""
     res = run(pipe, otlp.request([otlp.span(otlp.gen_ai("acme-llm-7b"))]))
     (rec,) = res.calls
-    assert (rec.price_status, rec.price_version, rec.cost_usd) == ("unknown_model", "", 0)
+    assert (rec.price_status, rec.price_version, rec.cost_pico) == ("unknown_model", "", 0)
     assert res.batches[0][8] == 1  # unpriced column of ingest_batches
 
 
