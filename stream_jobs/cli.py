@@ -106,6 +106,12 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from llmpulse.stream_jobs.bench.run import main as bench_main
+
+    return bench_main(args.spans, args.series, args.kafka, args.json)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from llmpulse.stream_jobs.demo.run import run_demo
 
@@ -187,6 +193,18 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("query", help="the SQL")
     q.add_argument("--write", dest="readonly", action="store_false", help="allow writes")
     q.set_defaults(func=cmd_sql)
+
+    b = sub.add_parser(
+        "bench",
+        help="measure throughput, freshness, exporter overhead, accuracy, memory",
+        description="Runs on a real broker (started unless --kafka) and the embedded "
+        "ClickHouse engine, and prints the figures measured in this one run.",
+    )
+    b.add_argument("--spans", type=int, default=300_000, help="spans end to end (300000)")
+    b.add_argument("--series", type=int, default=10_000, help="active series (10000)")
+    b.add_argument("--kafka", help="use this broker instead of starting one")
+    b.add_argument("--json", action="store_true", help="print the figures as JSON")
+    b.set_defaults(func=cmd_bench)
 
     d = sub.add_parser(
         "demo",

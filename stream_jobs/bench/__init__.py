@@ -1,0 +1,1 @@
+"""``llmpulse bench``: figures measured in one run on the real broker and ClickHouse."""

@@ -1,0 +1,132 @@
+"""Run every benchmark once and print the figures (``--json`` for machines)."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from llmpulse.stream_jobs.analytics.drift_eval import evaluate
+from llmpulse.stream_jobs.bench.e2e import end_to_end, freshness
+from llmpulse.stream_jobs.bench.exporter import exporter_overhead
+from llmpulse.stream_jobs.bench.payloads import messages
+from llmpulse.stream_jobs.bench.stages import sketch_accuracy, stage_rates
+from llmpulse.stream_jobs.broker import LocalBroker
+
+__all__ = ["run_bench"]
+
+
+def _say(quiet: bool, msg: str) -> None:
+    if not quiet:
+        print(msg, file=sys.stderr, flush=True)
+
+
+def run_bench(
+    spans: int = 300_000,
+    series: int = 10_000,
+    kafka: str | None = None,
+    quiet: bool = False,
+    drift_streams: int = 20,
+) -> dict[str, Any]:
+    """Measure everything once; return the figures."""
+    figures: dict[str, Any] = {
+        "spans": spans,
+        "series": series,
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    with tempfile.TemporaryDirectory(prefix="llmpulse-bench-") as tmp:
+        folder = Path(tmp)
+        broker = None
+        if kafka is None:
+            _say(quiet, "▶ starting a local Kafka broker ...")
+            broker = LocalBroker(folder / "kafka")
+            kafka = broker.start().bootstrap
+        try:
+            _say(quiet, f"▶ building {spans:,} spans over {series:,} series ...")
+            payloads = list(messages(spans, series=series))
+            sample = payloads[: max(1, min(len(payloads), 40))]
+            sample_spans = min(spans, 512 * len(sample))
+            _say(quiet, "▶ stages alone (decode / normalise+price / insert) ...")
+            figures["stages"] = stage_rates(sample, sample_spans)
+            _say(quiet, "▶ end to end through a worker process ...")
+            e2e = end_to_end(kafka, folder, payloads, spans)
+            figures["end_to_end"] = e2e
+            rate = max(1000.0, e2e["spans_per_s_per_worker"] / 2)
+            _say(quiet, f"▶ freshness at {rate:,.0f} spans/s (half the measured rate) ...")
+            figures["freshness"] = freshness(kafka, folder, rate)
+            _say(quiet, "▶ exporter overhead (llmpulse Kafka vs stock OTLP HTTP) at 1k spans/s ...")
+            figures["exporter"] = exporter_overhead(kafka)
+        finally:
+            if broker is not None:
+                broker.stop()
+    _say(quiet, "▶ sketch accuracy and drift detectors ...")
+    figures["sketch"] = sketch_accuracy()
+    figures["drift"] = [s.__dict__ for s in evaluate(streams=drift_streams)]
+    return figures
+
+
+def render(f: dict[str, Any]) -> str:
+    st, e, fr, ex = f["stages"], f["end_to_end"], f["freshness"], f["exporter"]
+    k, o = ex["llmpulse_kafka"], ex["otlp_http_stock"]
+    lines = [
+        f"llmpulse bench — {f['started']}, {f['spans']:,} spans, {f['series']:,} series",
+        "",
+        "stages alone (one thread, best of 3)",
+        f"  decode only               {st['decode_spans_per_s']:>12,.0f} spans/s",
+        f"  normalise + price only    {st['normalise_price_spans_per_s']:>12,.0f} spans/s",
+        f"  decode+normalise+price    {st['decode_normalise_price_spans_per_s']:>12,.0f} spans/s",
+        f"  insert only (embedded CH) {st['insert_rows_per_s']:>12,.0f} rows/s",
+        f"  ceiling (process+insert)  {st['ceiling_spans_per_s']:>12,.0f} spans/s",
+        f"  analytics refresh of that {st['analytics_refresh_s'] * 1000:>12,.0f} ms",
+        "",
+        "end to end: topic -> worker -> ClickHouse (broker on this machine)",
+        f"  {e['spans']:,} spans in {e['messages']:,} messages, {e['series']:,} series stored, "
+        f"{e['stored_calls']:,} calls",
+        f"  per worker process        {e['spans_per_s_per_worker']:>12,.0f} spans/s "
+        f"({e['wall_s']:.1f} s wall)",
+        f"  per busy core             {e['spans_per_s_per_busy_core']:>12,.0f} spans/s "
+        f"({e['worker_cpu_s']:.1f} s CPU)",
+        f"  worker peak memory        {e['worker_peak_rss_mb']:>12,.0f} MiB",
+        "",
+        f"freshness at {fr['achieved_rate_spans_per_s']:,.0f} spans/s: span end -> row stored "
+        f"p50 {fr['freshness_p50_ms']:,.0f} ms, p99 {fr['freshness_p99_ms']:,.0f} ms "
+        f"({fr['rows']:,} rows)",
+        "",
+        "exporter at 1k spans/s          app thread p50 / p99      export threads CPU",
+        _exporter_line("SDK alone (no-op exporter)", ex["sdk_only"]),
+        _exporter_line("llmpulse Kafka exporter", k) + f"  (dropped {k['dropped']})",
+        _exporter_line("stock OTLP HTTP exporter", o),
+        "",
+        f"sketch quantiles vs exact (bound {f['sketch']['bound']:.0%}): lognormal max error "
+        f"{f['sketch']['lognormal_max_rel_error']:.4%}, "
+        f"pareto {f['sketch']['pareto_max_rel_error']:.4%}",
+        "",
+        "drift detectors (minutes; false alarms per 100k minutes)",
+        f"  {'detector':<18}{'scenario':<32}{'delay p50':>10}{'p90':>6}"
+        f"{'missed%':>9}{'FA/100k':>9}",
+    ]
+    for d in f["drift"]:
+        p50 = "-" if math.isnan(d["delay_p50"]) else f"{d['delay_p50']:.0f}"
+        p90 = "-" if math.isnan(d["delay_p90"]) else f"{d['delay_p90']:.0f}"
+        lines.append(
+            f"  {d['detector']:<18}{d['scenario']:<32}{p50:>10}{p90:>6}"
+            f"{d['missed_pct']:>9.1f}{d['false_alarms_per_100k']:>9.1f}"
+        )
+    return "\n".join(lines)
+
+
+def _exporter_line(name: str, r: dict[str, float]) -> str:
+    return (
+        f"  {name:<28}{r['app_thread_p50_us']:>6.1f} / {r['app_thread_p99_us']:>6.1f} us"
+        f"         {r['export_threads_cpu_pct']:>5.1f} %"
+    )
+
+
+def main(spans: int, series: int, kafka: str | None, as_json: bool) -> int:
+    figures = run_bench(spans, series, kafka, quiet=as_json)
+    print(json.dumps(figures, indent=2, default=str) if as_json else render(figures))
+    return 0
