@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint typecheck unit clean
+.PHONY: setup demo test lint typecheck unit bench clean
 
 setup: $(VENV)/.installed
 
@@ -17,6 +17,10 @@ $(VENV)/.installed: pyproject.toml
 ## The main job: the demo pipeline on embedded defaults.
 demo: setup
 	$(BIN)/llmpulse demo
+
+## Throughput, freshness, exporter overhead, accuracy and memory figures.
+bench: setup
+	$(BIN)/llmpulse bench
 
 ## Lint, type-check and the whole test suite (unit, integration, end to end).
 test: setup lint typecheck

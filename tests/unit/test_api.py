@@ -57,6 +57,7 @@ def test_plain_install_depends_only_on_the_exporter_stack() -> None:
         "opentelemetry-proto",
         "opentelemetry-exporter-otlp-proto-common",
         "kafka-python",
+        "crc32c",
     }
     pipeline = " ".join(meta["optional-dependencies"]["pipeline"])
     for dep in ("faust-streaming", "clickhouse-connect", "chdb", "river", "numpy"):
