@@ -44,7 +44,7 @@ def test_migrate_then_summary_on_an_empty_store(tmp_path: Path) -> None:
     assert '"calls": 0' in cli("summary", "--dsn", dsn).stdout
 
 
-@pytest.mark.parametrize("sub", ["kafka", "migrate", "worker", "demo", "summary", "sql"])
+@pytest.mark.parametrize("sub", ["kafka", "migrate", "worker", "demo", "summary", "sql", "bench"])
 def test_every_subcommand_has_help(sub: str) -> None:
     """--help describes each subcommand."""
     out = cli(sub, "--help").stdout
