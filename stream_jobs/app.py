@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from llmpulse.stream_jobs.analytics.job import event_json
 from llmpulse.stream_jobs.ingest import Ingest
 from llmpulse.stream_jobs.pipeline import Message
 from llmpulse.stream_jobs.settings import WorkerSettings
@@ -73,6 +74,13 @@ def create_app(settings: WorkerSettings, ingest: Ingest, analytics: Any = None) 
         return await dead.send(key=key, value=value)
 
     ingest.send_dead_letter = send_dead_letter
+    drift = app.topic(
+        settings.drift_topic,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
 
     @app.agent(spans, name="ingest")
     async def ingest_agent(stream: Any) -> None:
@@ -99,9 +107,13 @@ def create_app(settings: WorkerSettings, ingest: Ingest, analytics: Any = None) 
         @app.timer(interval=settings.analytics_interval_s)
         async def refresh_analytics() -> None:
             try:
-                await ingest.in_db_thread(analytics.refresh)
+                stats = await ingest.in_db_thread(analytics.refresh)
             except Exception:  # never let analytics stop ingestion
                 log.exception("analytics refresh failed; retrying next interval")
+                return
+            for event in stats.events:
+                key = f"{event.service_name}/{event.model}/{event.metric}".encode()
+                await drift.send(key=key, value=event_json(event))
 
     @app.timer(interval=10.0)
     async def report() -> None:

@@ -30,6 +30,7 @@ def _settings(args: argparse.Namespace) -> Any:
             "kafka_bootstrap": getattr(args, "kafka", None),
             "topic": getattr(args, "topic", None),
             "dead_letter_topic": getattr(args, "dead_letter_topic", None),
+            "drift_topic": getattr(args, "drift_topic", None),
             "group_id": getattr(args, "group_id", None),
             "clickhouse_dsn": getattr(args, "dsn", None),
             "clickhouse_database": getattr(args, "database", None),
@@ -173,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(w)
     w.add_argument("--topic", help="input topic (default otlp_spans)")
     w.add_argument("--dead-letter-topic", help="dead-letter topic (default otlp_spans.dlq)")
+    w.add_argument("--drift-topic", help="drift events topic (default llmpulse.drift_events)")
     w.add_argument("--group-id", help="consumer group / app id (default llmpulse-worker)")
     w.add_argument("--data-dir", help="worker working folder (default .llmpulse)")
     w.add_argument("--prices", help="price catalogue file replacing the shipped one")

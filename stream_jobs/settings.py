@@ -5,6 +5,7 @@ Every variable, once:
 - ``LLMPULSE_KAFKA_BOOTSTRAP``: Kafka bootstrap servers (default ``127.0.0.1:9092``).
 - ``LLMPULSE_TOPIC``: input topic of OTLP span batches (default ``otlp_spans``).
 - ``LLMPULSE_DEAD_LETTER_TOPIC``: rejects (default ``otlp_spans.dlq``).
+- ``LLMPULSE_DRIFT_TOPIC``: drift events as JSON (default ``llmpulse.drift_events``).
 - ``LLMPULSE_GROUP_ID``: consumer group / Faust app id (default ``llmpulse-worker``).
 - ``LLMPULSE_CLICKHOUSE_DSN``: ``chdb:///dir`` (embedded, default
   ``chdb://./.llmpulse/chdb``) or ``http(s)://user:password@host:port``.
@@ -45,6 +46,7 @@ class WorkerSettings(BaseSettings):
     kafka_sasl_password: SecretStr | None = None
     topic: str = "otlp_spans"
     dead_letter_topic: str = "otlp_spans.dlq"
+    drift_topic: str = "llmpulse.drift_events"
     group_id: str = "llmpulse-worker"
     clickhouse_dsn: str = "chdb://./.llmpulse/chdb"
     clickhouse_database: str = "llmpulse"

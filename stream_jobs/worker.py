@@ -6,7 +6,7 @@ import contextlib
 import logging
 from typing import Any
 
-from llmpulse.stream_jobs.analytics.job import AnalyticsJob
+from llmpulse.stream_jobs.analytics.job import AnalyticsJob, event_json
 from llmpulse.stream_jobs.clickhouse import connect, migrate
 from llmpulse.stream_jobs.ingest import Ingest
 from llmpulse.stream_jobs.pipeline import Pipeline
@@ -51,13 +51,7 @@ def run_worker(settings: WorkerSettings) -> None:
         worker.execute_from_commandline()
     finally:
         log.info("llmpulse ingest stopped: %s", ingest.stats.line())
-        try:  # bring the analytics tables up to date with what was stored
-            log.info(
-                "final analytics refresh: %s",
-                ingest.executor.submit(analytics.refresh, True).result(timeout=300),
-            )
-        except Exception:
-            log.exception("final analytics refresh failed; the next start catches up")
+        _final_refresh(settings, ingest, analytics)
         ingest.close()
 
 
@@ -80,7 +74,7 @@ def ensure_topics(settings: WorkerSettings, partitions: int = 2) -> None:
         existing = set(admin.list_topics())
         wanted = [
             NewTopic(t, partitions, 1)
-            for t in (settings.topic, settings.dead_letter_topic)
+            for t in (settings.topic, settings.dead_letter_topic, settings.drift_topic)
             if t not in existing
         ]
         if wanted:
@@ -88,3 +82,31 @@ def ensure_topics(settings: WorkerSettings, partitions: int = 2) -> None:
                 admin.create_topics(wanted)
     finally:
         admin.close()
+
+
+def _final_refresh(settings: WorkerSettings, ingest: Ingest, analytics: AnalyticsJob) -> None:
+    """Bring the analytics up to date with what was stored; publish its drift events."""
+    try:
+        stats = ingest.executor.submit(analytics.refresh, True).result(timeout=300)
+    except Exception:
+        log.exception("final analytics refresh failed; the next start catches up")
+        return
+    log.info("final analytics refresh: %s", stats)
+    if not stats.events:
+        return
+    from kafka import KafkaProducer
+    from llmpulse.collectors.config import kafka_security
+
+    producer = KafkaProducer(
+        **kafka_security({"bootstrap_servers": settings.kafka_bootstrap.split(","), "acks": 1})
+    )
+    try:
+        for e in stats.events:
+            producer.send(
+                settings.drift_topic,
+                key=f"{e.service_name}/{e.model}".encode(),
+                value=event_json(e),
+            )
+        producer.flush(timeout=30)
+    finally:
+        producer.close(timeout=10)

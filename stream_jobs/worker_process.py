@@ -100,6 +100,8 @@ class WorkerProcess:
             database,
             "--dead-letter-topic",
             dead_letter_topic or f"{topic}.dlq",
+            "--drift-topic",
+            f"{topic}.drift",
         ]
         self.env = {**os.environ, **(extra_env or {})}
         self.proc: subprocess.Popen[bytes] | None = None

@@ -10,9 +10,10 @@ Each step is idempotent, so a crash anywhere just repeats work on restart.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,7 +26,7 @@ from llmpulse.stream_jobs.analytics.rollups import (
 from llmpulse.stream_jobs.analytics.sketch import sql_quantile
 from llmpulse.stream_jobs.clickhouse import check_identifier
 
-__all__ = ["AnalyticsJob", "RefreshStats"]
+__all__ = ["AnalyticsJob", "RefreshStats", "event_json"]
 
 log = logging.getLogger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -52,6 +53,7 @@ class RefreshStats:
     minutes: int = 0
     closed_minutes_fed: int = 0
     drift_events: int = 0
+    events: list[DriftEvent] = field(default_factory=list, repr=False)
 
 
 class AnalyticsJob:
@@ -113,7 +115,7 @@ class AnalyticsJob:
         refresh_rollups(self.client, self.db, dirty.minutes)
         refresh_transactions(self.client, self.db, since, dirty.first_start)
         events, fed = self._feed_drift(timedelta(0) if final else self.settle)
-        stats.closed_minutes_fed, stats.drift_events = fed, len(events)
+        stats.closed_minutes_fed, stats.drift_events, stats.events = fed, len(events), events
         if events:
             now = datetime.now(UTC)
             self.client.insert(
@@ -198,6 +200,16 @@ ORDER BY c.minute, c.service_name, c.request_model""",
         self._save("drift", "monitor", self.monitor.dumps())
         self._save("rollup", "fed_until", closed_until.isoformat())
         return events, len(minutes)
+
+
+def event_json(e: DriftEvent) -> bytes:
+    """The drift topic's record: the event as JSON (NaN as null)."""
+    doc = asdict(e)
+    doc["minute"] = e.minute.isoformat()
+    for k in ("before_value", "after_value", "change_pct"):
+        if not math.isfinite(doc[k]):
+            doc[k] = None
+    return json.dumps(doc).encode()
 
 
 def _event_row(e: DriftEvent) -> list[Any]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from kafka import KafkaConsumer
 from llmpulse.collectors import KafkaSpanExporter
 from llmpulse.stream_jobs.demo.traffic import TrafficGenerator
 
@@ -81,7 +83,18 @@ def test_analytics_tables_agree_with_the_emitted_traffic(
         dsn, "SELECT service_name, model, metric FROM llmpulse.drift_events FINAL ORDER BY metric"
     )
     # The generator injects two incidents in support-bot half way through the hour.
-    assert {(d["service_name"], d["model"], d["metric"]) for d in drift} == {
+    expected = {
         ("support-bot", "claude-sonnet-4", "response_model"),
         ("support-bot", "gpt-4o-mini", "latency_p50_ms"),
     }
+    assert {(d["service_name"], d["model"], d["metric"]) for d in drift} == expected
+    consumer = KafkaConsumer(
+        f"{topic}.drift",
+        bootstrap_servers=kafka,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=10_000,
+    )
+    published = [json.loads(m.value) for m in consumer]
+    consumer.close()
+    assert {(e["service_name"], e["model"], e["metric"]) for e in published} == expected
+    assert all(e["detail"] and e["kind"] for e in published)
