@@ -113,6 +113,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench_main(args.spans, args.series, args.kafka, args.json)
 
 
+def cmd_soak(args: argparse.Namespace) -> int:
+    from llmpulse.stream_jobs.bench.soak import soak
+
+    result = soak(
+        events=args.events,
+        seconds=args.seconds,
+        kill_every=args.kill_every,
+        kafka=args.kafka,
+        say=lambda m: print(m, file=sys.stderr),
+    )
+    print(json.dumps(result, indent=2, default=str))
+    return 0 if result["ok"] else 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from llmpulse.stream_jobs.demo.run import run_demo
 
@@ -207,6 +221,16 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--kafka", help="use this broker instead of starting one")
     b.add_argument("--json", action="store_true", help="print the figures as JSON")
     b.set_defaults(func=cmd_bench)
+
+    so = sub.add_parser(
+        "soak",
+        help="kill the worker with SIGKILL repeatedly during traffic; check exact totals",
+    )
+    so.add_argument("--events", type=int, default=20_000, help="LLM calls (20000)")
+    so.add_argument("--seconds", type=float, default=60.0, help="spread traffic over (60)")
+    so.add_argument("--kill-every", type=float, default=7.0, help="seconds between kills (7)")
+    so.add_argument("--kafka", help="use this broker instead of starting one")
+    so.set_defaults(func=cmd_soak)
 
     d = sub.add_parser(
         "demo",

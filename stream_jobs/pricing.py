@@ -108,6 +108,7 @@ class PriceCatalogue:
         self._providers = providers
         self._cache: dict[str, str | None] = {}
         self._day_cache: dict[tuple[str, int], ModelPrice | None] = {}
+        self.source_text = ""
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> PriceCatalogue:
@@ -123,7 +124,9 @@ class PriceCatalogue:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"price catalogue {path or 'prices.toml'} is invalid: {exc}") from exc
-        return cls.from_dict(data)
+        catalogue = cls.from_dict(data)
+        catalogue.source_text = text
+        return catalogue
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PriceCatalogue:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
+import re
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 from llmpulse.stream_jobs.analytics.job import AnalyticsJob, event_json
@@ -14,7 +18,9 @@ from llmpulse.stream_jobs.pricing import PriceCatalogue
 from llmpulse.stream_jobs.settings import WorkerSettings
 from llmpulse.stream_jobs.sink import ClickHouseSink
 
-__all__ = ["build_ingest", "ensure_topics", "run_worker"]
+from llmpulse.errors import ConfigError, MissingExtraError
+
+__all__ = ["build_ingest", "connect_with_backoff", "ensure_topics", "run_worker"]
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +32,63 @@ def build_ingest(settings: WorkerSettings, client: Any | None = None) -> Ingest:
     if applied:
         log.info("applied ClickHouse migrations %s", applied)
     catalogue = PriceCatalogue.load(settings.price_catalogue)
+    record_catalogue(client, settings.clickhouse_database, catalogue)
     pipeline = Pipeline(catalogue, max_message_bytes=settings.max_message_bytes)
     return Ingest(pipeline, ClickHouseSink(client, settings.clickhouse_database))
+
+
+def record_catalogue(client: Any, database: str, catalogue: PriceCatalogue) -> None:
+    """Keep the exact catalogue this worker prices with in ``price_catalogues``."""
+    text = catalogue.source_text
+    client.insert(
+        f"{database}.price_catalogues",
+        [
+            [
+                catalogue.version,
+                hashlib.sha256(text.encode()).hexdigest(),
+                len(catalogue.models()),
+                text,
+                datetime.now(UTC),
+            ]
+        ],
+        column_names=["version", "sha256", "models", "content", "first_used"],
+    )
+
+
+def connect_with_backoff(
+    settings: WorkerSettings, max_backoff: float = 30.0, give_up_after: float | None = None
+) -> Any:
+    """Connect and migrate, retrying with backoff while ClickHouse is unavailable.
+
+    A server that is down, or an embedded data folder held by another process, is
+    waited for with one clear log line per attempt; no message is consumed (so no
+    offset moves) until the store is reachable.
+    """
+    delay, waited = 1.0, 0.0
+    while True:
+        try:
+            client = connect(settings.clickhouse_dsn)
+            migrate(client, settings.clickhouse_database, settings.retention_days)
+            return client
+        except (ConfigError, MissingExtraError):
+            raise
+        except Exception as exc:
+            if give_up_after is not None and waited >= give_up_after:
+                raise
+            log.warning(
+                "ClickHouse %s unavailable (%s); retrying in %.0fs",
+                _redact(settings.clickhouse_dsn),
+                str(exc).splitlines()[0][:300],
+                delay,
+            )
+            time.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, max_backoff)
+
+
+def _redact(dsn: str) -> str:
+    """The DSN without its password, for logs."""
+    return re.sub(r"(//[^:/@]+):[^@]*@", r"\1:***@", dsn)
 
 
 def run_worker(settings: WorkerSettings) -> None:
@@ -40,7 +101,7 @@ def run_worker(settings: WorkerSettings) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     settings = settings.model_copy(update={"data_dir": data_dir})
     ensure_topics(settings)
-    client = connect(settings.clickhouse_dsn)
+    client = connect_with_backoff(settings)
     ingest = build_ingest(settings, client)
     analytics = AnalyticsJob(client, settings.clickhouse_database, settings.drift_detector)
     app = create_app(settings, ingest, analytics)

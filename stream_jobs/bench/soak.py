@@ -1,0 +1,121 @@
+"""``llmpulse soak``: SIGKILL the worker again and again while traffic flows.
+
+Traffic goes through the real exporter at a steady pace; every ``kill_every``
+seconds the worker is killed with SIGKILL and started again. At the end the
+stored calls, tokens, cost, transactions and rollups must equal what was
+emitted, exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from llmpulse.collectors import KafkaSpanExporter
+from llmpulse.stream_jobs.broker import LocalBroker
+from llmpulse.stream_jobs.demo.traffic import TrafficGenerator
+from llmpulse.stream_jobs.settings import WorkerSettings
+from llmpulse.stream_jobs.worker import ensure_topics
+from llmpulse.stream_jobs.worker_process import WorkerProcess
+
+__all__ = ["soak"]
+
+
+def _sql(dsn: str, query: str) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-m", "llmpulse.stream_jobs.cli", "sql", "--dsn", dsn, query],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(json.loads(out.stdout.strip().splitlines()[-1])[0])
+
+
+def soak(
+    events: int = 20_000,
+    seconds: float = 60.0,
+    kill_every: float = 7.0,
+    kafka: str | None = None,
+    folder: Path | None = None,
+    seed: int = 1,
+    say: Any = print,
+) -> dict[str, Any]:
+    """Run the soak; return emitted vs stored and whether they match."""
+    with tempfile.TemporaryDirectory(prefix="llmpulse-soak-") as tmp:
+        base = folder or Path(tmp)
+        broker = None
+        if kafka is None:
+            broker = LocalBroker(base / "kafka")
+            kafka = broker.start().bootstrap
+        topic = f"soak_{int(time.time())}"
+        ensure_topics(
+            WorkerSettings(kafka_bootstrap=kafka, topic=topic, dead_letter_topic=f"{topic}.dlq")
+        )
+        dsn = f"chdb://{base / 'chdb'}"
+        env = {"LLMPULSE_SESSION_TIMEOUT_S": "6"}
+        exporter = KafkaSpanExporter(kafka, topic=topic)
+        gen = TrafficGenerator(exporter, seed=seed)
+        pace = seconds / max(events, 1)
+
+        def paced(made: int) -> None:
+            time.sleep(made * pace)
+
+        thread = threading.Thread(target=gen.run, args=(events, paced), daemon=True)
+        kills = 0
+        try:
+            worker = WorkerProcess(
+                kafka, dsn, base / "worker", topic=topic, group_id="soak", extra_env=env
+            ).start()
+            thread.start()
+            while thread.is_alive():
+                thread.join(kill_every)
+                if thread.is_alive():
+                    worker.stop(signal.SIGKILL)
+                    kills += 1
+                    say(f"  killed the worker with SIGKILL ({kills}), restarting")
+                    worker = WorkerProcess(
+                        kafka, dsn, base / "worker", topic=topic, group_id="soak", extra_env=env
+                    ).start()
+            exporter.shutdown()
+            worker.wait_caught_up(timeout=600)
+            worker.stop()
+        finally:
+            if broker is not None:
+                broker.stop()
+        e = gen.emitted
+        calls = _sql(
+            dsn,
+            "SELECT count() n, sum(input_tokens) i, sum(output_tokens) o, "
+            "toString(sum(cost_usd)) c, uniqExact(transaction_id) t "
+            "FROM llmpulse.llm_calls FINAL",
+        )
+        rollup = _sql(
+            dsn, "SELECT sum(calls) n, toString(sum(cost_usd)) c FROM llmpulse.cost_1m FINAL"
+        )
+        tx = _sql(dsn, "SELECT count() t, sum(calls) n FROM llmpulse.transaction_costs FINAL")
+        cost = Decimal(e.cost_pico) / 10**12
+        checks = {
+            "calls": calls["n"] == e.calls,
+            "input_tokens": int(calls["i"]) == e.input_tokens,
+            "output_tokens": int(calls["o"]) == e.output_tokens,
+            "cost": Decimal(calls["c"]) == cost,
+            "transactions": calls["t"] == e.transactions == tx["t"],
+            "rollup_calls": rollup["n"] == e.calls == tx["n"],
+            "rollup_cost": Decimal(rollup["c"]) == cost,
+        }
+        return {
+            "ok": all(checks.values()),
+            "kills": kills,
+            "checks": checks,
+            "emitted": e.as_dict(),
+            "stored": {"calls": calls, "rollup": rollup, "tx": tx},
+            "dropped_by_exporter": exporter.stats.spans_dropped,
+        }

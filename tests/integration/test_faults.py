@@ -1,0 +1,178 @@
+"""Faults on real parts: a locked store, a broker restart, a poisoned mixed stream."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+from llmpulse.collectors import KafkaSpanExporter, llm_call
+from llmpulse.stream_jobs.broker import LocalBroker
+from llmpulse.stream_jobs.settings import WorkerSettings
+from llmpulse.stream_jobs.worker import ensure_topics
+from llmpulse.stream_jobs.worker_process import LagProbe, WorkerProcess
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from tests import otlp
+from tests.conftest import sql, summary
+from tests.integration.conftest import FAST_FAILOVER, running_worker
+
+pytestmark = pytest.mark.integration
+
+HOLD = """
+import sys, time, clickhouse_connect
+c = clickhouse_connect.get_client(dsn=sys.argv[1]); c.command("SELECT 1")
+print("held", flush=True); time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_worker_waits_for_a_locked_store_and_commits_nothing_meanwhile(
+    kafka: str, topic: str, tmp_path: Path
+) -> None:
+    """While another process holds the data folder the worker retries, then catches up."""
+    ensure_topics(
+        WorkerSettings(kafka_bootstrap=kafka, topic=topic, dead_letter_topic=f"{topic}.dlq")
+    )
+    producer = KafkaProducer(bootstrap_servers=kafka)
+    for i in range(30):
+        producer.send(topic, otlp.request([otlp.span(otlp.gen_ai(inp=100 + i)) for _ in range(10)]))
+    producer.flush()
+    producer.close()
+    dsn = f"chdb://{tmp_path / 'chdb'}"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, dsn, "10"], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    worker = WorkerProcess(
+        kafka, dsn, tmp_path / "worker", topic=topic, group_id="locked", extra_env=FAST_FAILOVER
+    ).start(wait=False)
+    probe = LagProbe(kafka, "locked", topic)
+    try:
+        time.sleep(5)
+        assert worker.alive()
+        assert probe.progress()[0] == 0  # nothing committed while the store is unavailable
+        holder.wait(30)
+        worker.wait_ready(120)
+        worker.wait_caught_up(timeout=120)
+    finally:
+        probe.close()
+        assert worker.stop() == 0
+    log = worker.log_path.read_text()
+    assert "unavailable" in log and "retrying in" in log
+    got = summary(dsn)
+    assert got["calls"] == 300
+    assert got["input_tokens"] == sum(10 * (100 + i) for i in range(30))
+
+
+def test_exporter_buffers_through_a_broker_restart(tmp_path: Path) -> None:
+    """Spans ended while the broker is down are delivered after it returns; none dropped."""
+    broker = LocalBroker(tmp_path / "kafka")
+    info = broker.start()
+    topic = "restart_test"
+    exporter = KafkaSpanExporter(info.bootstrap, topic=topic)
+    tp = TracerProvider()
+    tp.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=100))
+    ends: list[float] = []
+
+    def emit(n: int) -> None:
+        for _ in range(n):
+            t = time.perf_counter()
+            with llm_call("gpt-4o", "openai", tracer_provider=tp) as call:
+                call.set_usage(input_tokens=10, output_tokens=1)
+            ends.append(time.perf_counter() - t)
+
+    try:
+        emit(200)
+        tp.force_flush()
+        exporter.force_flush()
+        broker.stop()
+        emit(300)  # the broker is down
+        time.sleep(2)
+        assert broker.start(port=info.port).port == info.port
+        tp.force_flush()
+        assert exporter.force_flush(60_000)
+        consumer = KafkaConsumer(
+            topic,
+            bootstrap_servers=info.bootstrap,
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=10_000,
+        )
+        from llmpulse.stream_jobs.decode import decode_request
+
+        delivered = sum(
+            len(ss.spans)
+            for m in consumer
+            for rs in decode_request(m.value).resource_spans
+            for ss in rs.scope_spans
+        )
+        consumer.close()
+    finally:
+        tp.shutdown()
+        broker.stop()
+    assert exporter.stats.spans_dropped == 0
+    assert delivered == 500
+    assert max(ends) < 0.5  # the app thread never waited on the broker
+
+
+def test_mixed_stream_with_many_malformed_records(kafka: str, topic: str, tmp_path: Path) -> None:
+    """6,000 messages, 40 % garbage: no crash, every good span stored, every bad one rejected."""
+    rng = random.Random(4)
+    producer = KafkaProducer(bootstrap_servers=kafka, linger_ms=5)
+    good = bad_msgs = bad_spans = 0
+    ensure_topics(
+        WorkerSettings(kafka_bootstrap=kafka, topic=topic, dead_letter_topic=f"{topic}.dlq")
+    )
+    for _ in range(6000):
+        r = rng.random()
+        if r < 0.4:
+            # field 1 with wire type 7 (which does not exist), then noise: never valid OTLP
+            producer.send(topic, b"\x0f" + os.urandom(rng.randrange(1, 300)))
+            bad_msgs += 1
+        else:
+            spans = [otlp.span(otlp.gen_ai(inp=rng.randrange(1, 999))) for _ in range(3)]
+            if r < 0.55:
+                spans.append(otlp.span(otlp.gen_ai(inp=-1)))
+                bad_spans += 1
+            producer.send(topic, otlp.request(spans))
+            good += 3
+    producer.flush()
+    producer.close()
+    with running_worker(kafka, topic, tmp_path) as worker:
+        worker.wait_caught_up(timeout=300)
+    dsn = f"chdb://{tmp_path / 'chdb'}"
+    got = summary(dsn)
+    assert got["calls"] == good
+    rejects = {r["reason"]: r["count"] for r in got["rejects"]}
+    assert rejects == {"malformed_protobuf": bad_msgs, "negative_tokens": bad_spans}
+    assert got["messages"] == 6000
+    consumer = KafkaConsumer(
+        f"{topic}.dlq",
+        bootstrap_servers=kafka,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=10_000,
+    )
+    dlq = [json.loads(m.value)["reason"] for m in consumer]
+    consumer.close()
+    assert len(dlq) == bad_msgs + bad_spans
+    assert sql(dsn, "SELECT count() n FROM llmpulse.dead_letters FINAL")[0]["n"] == len(dlq)
+
+
+def test_repeated_sigkill_during_traffic_keeps_every_total_exact(
+    kafka: str, tmp_path: Path
+) -> None:
+    """The soak, scaled for CI: killed mid-traffic again and again, totals stay exact."""
+    from llmpulse.stream_jobs.bench.soak import soak
+
+    result = soak(
+        events=4000, seconds=16, kill_every=4, kafka=kafka, folder=tmp_path, say=lambda _m: None
+    )
+    assert result["kills"] >= 2
+    assert result["checks"] == {k: True for k in result["checks"]}
+    assert result["dropped_by_exporter"] == 0
