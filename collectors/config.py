@@ -10,6 +10,7 @@ Precedence everywhere: an explicit argument, then the variable, then the default
 - ``LLMPULSE_KAFKA_SECURITY_PROTOCOL``, ``LLMPULSE_KAFKA_SASL_MECHANISM``,
   ``LLMPULSE_KAFKA_SASL_USERNAME``, ``LLMPULSE_KAFKA_SASL_PASSWORD``: Kafka auth
   (defaults: PLAINTEXT, no SASL).
+- ``LLMPULSE_KAFKA_SSL_CAFILE``: CA bundle for TLS (with ``SSL`` or ``SASL_SSL``).
 - ``OTEL_SERVICE_NAME``: service name when ``install()`` is not given one.
 """
 
@@ -44,6 +45,9 @@ def kafka_security(config: dict[str, object]) -> dict[str, object]:
     proto = os.environ.get("LLMPULSE_KAFKA_SECURITY_PROTOCOL")
     if proto and "security_protocol" not in out:
         out["security_protocol"] = proto
+    cafile = os.environ.get("LLMPULSE_KAFKA_SSL_CAFILE")
+    if cafile and "ssl_cafile" not in out:
+        out["ssl_cafile"] = cafile
     mech = os.environ.get("LLMPULSE_KAFKA_SASL_MECHANISM")
     if mech and "sasl_mechanism" not in out:
         out["sasl_mechanism"] = mech

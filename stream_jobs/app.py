@@ -18,18 +18,28 @@ log = logging.getLogger(__name__)
 
 
 def _broker_credentials(settings: WorkerSettings) -> Any:
-    if not settings.kafka_sasl_mechanism:
-        return None
+    """Faust credentials for SASL and/or TLS, from settings (secrets stay SecretStr)."""
     import faust
 
-    password = (
-        settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
-    )
-    return faust.SASLCredentials(
-        username=settings.kafka_sasl_username or "",
-        password=password,
-        mechanism=settings.kafka_sasl_mechanism,
-    )
+    ssl_context = None
+    if settings.kafka_security_protocol.upper() in {"SSL", "SASL_SSL"}:
+        import ssl
+
+        cafile = str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+        ssl_context = ssl.create_default_context(cafile=cafile)
+    if settings.kafka_sasl_mechanism:
+        password = (
+            settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
+        )
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username or "",
+            password=password,
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=ssl_context,
+        )
+    if ssl_context is not None:
+        return faust.SSLCredentials(ssl_context)
+    return None
 
 
 def create_app(settings: WorkerSettings, ingest: Ingest, analytics: Any = None) -> Any:

@@ -3,6 +3,9 @@
 Every variable, once:
 
 - ``LLMPULSE_KAFKA_BOOTSTRAP``: Kafka bootstrap servers (default ``127.0.0.1:9092``).
+- ``LLMPULSE_KAFKA_SECURITY_PROTOCOL`` (``PLAINTEXT``, ``SSL``, ``SASL_PLAINTEXT``,
+  ``SASL_SSL``), ``LLMPULSE_KAFKA_SASL_MECHANISM`` / ``_USERNAME`` / ``_PASSWORD``
+  (a secret: never logged), ``LLMPULSE_KAFKA_SSL_CAFILE``.
 - ``LLMPULSE_TOPIC``: input topic of OTLP span batches (default ``otlp_spans``).
 - ``LLMPULSE_DEAD_LETTER_TOPIC``: rejects (default ``otlp_spans.dlq``).
 - ``LLMPULSE_DRIFT_TOPIC``: drift events as JSON (default ``llmpulse.drift_events``).
@@ -44,6 +47,7 @@ class WorkerSettings(BaseSettings):
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
     topic: str = "otlp_spans"
     dead_letter_topic: str = "otlp_spans.dlq"
     drift_topic: str = "llmpulse.drift_events"

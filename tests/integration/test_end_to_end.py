@@ -50,6 +50,17 @@ def test_stored_calls_tokens_and_cost_equal_what_was_emitted(
         f"chdb://{tmp_path / 'chdb'}",
         "SELECT DISTINCT convention FROM llmpulse.llm_calls ORDER BY convention",
     )
+    audit = sql(
+        f"chdb://{tmp_path / 'chdb'}",
+        "SELECT version, sha256, models FROM llmpulse.price_catalogues FINAL",
+    )
+    assert len(audit) == 1 and audit[0]["models"] >= 10 and len(audit[0]["sha256"]) == 64
+    versions = sql(
+        f"chdb://{tmp_path / 'chdb'}",
+        "SELECT DISTINCT splitByChar('/', price_version)[1] AS v "
+        "FROM llmpulse.llm_calls WHERE price_status = 'ok'",
+    )
+    assert [v["v"] for v in versions] == [audit[0]["version"]]  # every cost names its catalogue
     assert [r["convention"] for r in conventions] == [
         "gen_ai",
         "gen_ai_deprecated",

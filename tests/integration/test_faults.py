@@ -176,3 +176,66 @@ def test_repeated_sigkill_during_traffic_keeps_every_total_exact(
     assert result["kills"] >= 2
     assert result["checks"] == {k: True for k in result["checks"]}
     assert result["dropped_by_exporter"] == 0
+
+
+def test_exporter_drops_beyond_its_buffer_are_counted(tmp_path: Path) -> None:
+    """With the broker down, what fits the buffer waits; the rest is dropped and counted."""
+    broker = LocalBroker(tmp_path / "kafka")
+    info = broker.start()
+    exporter = KafkaSpanExporter(info.bootstrap, topic="overflow", max_buffer_bytes=60_000)
+    tp = TracerProvider()
+    tp.add_span_processor(
+        BatchSpanProcessor(exporter, max_export_batch_size=20, schedule_delay_millis=50)
+    )
+
+    def emit(n: int) -> None:
+        for _ in range(n):
+            with llm_call("gpt-4o", "openai", tracer_provider=tp) as call:
+                call.span.set_attribute("pad", "x" * 500)
+            tp.force_flush()
+
+    try:
+        emit(1)  # metadata known
+        exporter.force_flush()
+        broker.stop()
+        emit(400)
+        assert exporter.buffered_bytes <= 60_000
+        dropped = exporter.stats.spans_dropped
+        assert dropped > 0
+        broker.start(port=info.port)
+        assert exporter.force_flush(60_000)
+        tp.shutdown()
+    finally:
+        broker.stop()
+    assert exporter.stats.spans_exported + exporter.stats.spans_dropped == 401
+    assert exporter.stats.spans_dropped == dropped  # nothing else lost after the restart
+
+
+def test_dead_clickhouse_server_is_retried_without_consuming(
+    kafka: str, topic: str, tmp_path: Path
+) -> None:
+    """A server DSN on a dead port: the worker logs and retries, commits nothing."""
+    from llmpulse.stream_jobs.broker.local import free_port
+
+    ensure_topics(
+        WorkerSettings(kafka_bootstrap=kafka, topic=topic, dead_letter_topic=f"{topic}.dlq")
+    )
+    producer = KafkaProducer(bootstrap_servers=kafka)
+    producer.send(topic, otlp.request([otlp.span(otlp.gen_ai())]))
+    producer.flush()
+    producer.close()
+    dsn = f"http://writer:topsecret@127.0.0.1:{free_port()}"
+    worker = WorkerProcess(kafka, dsn, tmp_path / "worker", topic=topic, group_id="deadch").start(
+        wait=False
+    )
+    probe = LagProbe(kafka, "deadch", topic)
+    try:
+        time.sleep(6)
+        assert worker.alive()
+        assert probe.progress() == (0, 1)
+    finally:
+        probe.close()
+        worker.stop()
+    log = worker.log_path.read_text()
+    assert log.count("unavailable") >= 2 and "retrying in" in log
+    assert "topsecret" not in log and "writer:***@" in log

@@ -28,3 +28,24 @@ def test_sasl_password_is_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_dsn_passwords_are_redacted_for_logs(dsn: str, shown: str) -> None:
     """Log lines show the DSN without its password."""
     assert _redact(dsn) == shown
+
+
+def test_worker_kafka_credentials_follow_the_security_protocol() -> None:
+    """PLAINTEXT needs none; SSL gets a TLS context; SASL_SSL gets both, from settings."""
+    import faust
+    from llmpulse.stream_jobs.app import _broker_credentials
+
+    assert _broker_credentials(WorkerSettings()) is None
+    tls = _broker_credentials(WorkerSettings(kafka_security_protocol="SSL"))
+    assert isinstance(tls, faust.SSLCredentials)
+    sasl = _broker_credentials(
+        WorkerSettings(
+            kafka_security_protocol="SASL_SSL",
+            kafka_sasl_mechanism="SCRAM-SHA-512",
+            kafka_sasl_username="worker",
+            kafka_sasl_password="pw",
+        )
+    )
+    assert isinstance(sasl, faust.SASLCredentials)
+    assert (sasl.username, sasl.password) == ("worker", "pw")
+    assert sasl.ssl_context is not None
