@@ -116,6 +116,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_soak(args: argparse.Namespace) -> int:
     from llmpulse.stream_jobs.bench.soak import soak
 
+    if args.mixed:
+        from dataclasses import asdict
+
+        from llmpulse.stream_jobs.bench.mixed import mixed_stream
+
+        print(f"producing {args.mixed:,} messages, 40% garbage ...", file=sys.stderr)
+        mixed = mixed_stream(args.mixed, kafka=args.kafka)
+        print(json.dumps({"ok": mixed.ok, **asdict(mixed)}, indent=2))
+        return 0 if mixed.ok else 1
     result = soak(
         events=args.events,
         seconds=args.seconds,
@@ -230,6 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
     so.add_argument("--seconds", type=float, default=60.0, help="spread traffic over (60)")
     so.add_argument("--kill-every", type=float, default=7.0, help="seconds between kills (7)")
     so.add_argument("--kafka", help="use this broker instead of starting one")
+    so.add_argument(
+        "--mixed",
+        type=int,
+        metavar="N",
+        help="instead: N messages with 40%% malformed ones (e.g. 100000)",
+    )
     so.set_defaults(func=cmd_soak)
 
     d = sub.add_parser(

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import random
 import subprocess
 import sys
 import time
@@ -21,8 +18,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from tests import otlp
-from tests.conftest import sql, summary
-from tests.integration.conftest import FAST_FAILOVER, running_worker
+from tests.conftest import summary
+from tests.integration.conftest import FAST_FAILOVER
 
 pytestmark = pytest.mark.integration
 
@@ -121,47 +118,19 @@ def test_exporter_buffers_through_a_broker_restart(tmp_path: Path) -> None:
     assert max(ends) < 0.5  # the app thread never waited on the broker
 
 
-def test_mixed_stream_with_many_malformed_records(kafka: str, topic: str, tmp_path: Path) -> None:
+def test_mixed_stream_with_many_malformed_records(kafka: str, tmp_path: Path) -> None:
     """6,000 messages, 40 % garbage: no crash, every good span stored, every bad one rejected."""
-    rng = random.Random(4)
-    producer = KafkaProducer(bootstrap_servers=kafka, linger_ms=5)
-    good = bad_msgs = bad_spans = 0
-    ensure_topics(
-        WorkerSettings(kafka_bootstrap=kafka, topic=topic, dead_letter_topic=f"{topic}.dlq")
-    )
-    for _ in range(6000):
-        r = rng.random()
-        if r < 0.4:
-            # field 1 with wire type 7 (which does not exist), then noise: never valid OTLP
-            producer.send(topic, b"\x0f" + os.urandom(rng.randrange(1, 300)))
-            bad_msgs += 1
-        else:
-            spans = [otlp.span(otlp.gen_ai(inp=rng.randrange(1, 999))) for _ in range(3)]
-            if r < 0.55:
-                spans.append(otlp.span(otlp.gen_ai(inp=-1)))
-                bad_spans += 1
-            producer.send(topic, otlp.request(spans))
-            good += 3
-    producer.flush()
-    producer.close()
-    with running_worker(kafka, topic, tmp_path) as worker:
-        worker.wait_caught_up(timeout=300)
-    dsn = f"chdb://{tmp_path / 'chdb'}"
-    got = summary(dsn)
-    assert got["calls"] == good
-    rejects = {r["reason"]: r["count"] for r in got["rejects"]}
-    assert rejects == {"malformed_protobuf": bad_msgs, "negative_tokens": bad_spans}
-    assert got["messages"] == 6000
-    consumer = KafkaConsumer(
-        f"{topic}.dlq",
-        bootstrap_servers=kafka,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=10_000,
-    )
-    dlq = [json.loads(m.value)["reason"] for m in consumer]
-    consumer.close()
-    assert len(dlq) == bad_msgs + bad_spans
-    assert sql(dsn, "SELECT count() n FROM llmpulse.dead_letters FINAL")[0]["n"] == len(dlq)
+    from llmpulse.stream_jobs.bench.mixed import mixed_stream
+
+    result = mixed_stream(6000, bad_share=0.4, kafka=kafka, folder=tmp_path)
+    assert result.garbage_messages > 2000 and result.bad_spans > 500
+    assert result.stored_calls == result.good_spans
+    assert result.rejects == {
+        "malformed_protobuf": result.garbage_messages,
+        "negative_tokens": result.bad_spans,
+    }
+    assert result.dead_letter_topic == result.garbage_messages + result.bad_spans
+    assert result.worker_exit == 0 and result.ok
 
 
 def test_repeated_sigkill_during_traffic_keeps_every_total_exact(
