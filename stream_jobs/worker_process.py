@@ -13,10 +13,30 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from llmpulse.errors import LlmpulseError
 
-__all__ = ["LagProbe", "WorkerProcess", "consumer_progress"]
+__all__ = ["LagProbe", "WorkerProcess", "consumer_progress", "sql_in_child"]
+
+
+def sql_in_child(dsn: str, query: str) -> list[dict[str, Any]]:
+    """Rows of ``query`` on ``dsn``, run by ``llmpulse sql`` in a child process.
+
+    With the embedded engine one process owns one data folder: a process that
+    already opened another folder (tests, the benchmark) reads through a child.
+    """
+    import json
+
+    out = subprocess.run(
+        [sys.executable, "-m", "llmpulse.stream_jobs.cli", "sql", "--dsn", dsn, query],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise LlmpulseError(f"query on {dsn} failed: {out.stderr.strip()[-2000:]}")
+    return list(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
 class LagProbe:

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from llmpulse.stream_jobs.broker import LocalBroker
+from llmpulse.stream_jobs.worker_process import sql_in_child
 
 
 @pytest.fixture(scope="session")
@@ -52,14 +53,7 @@ def database(chdb_client: Any) -> Iterator[str]:
 
 def sql(dsn: str, query: str) -> list[dict[str, Any]]:
     """Run ``query`` on ``dsn`` in a child process (it may own another chdb folder)."""
-    out = subprocess.run(
-        [sys.executable, "-m", "llmpulse.stream_jobs.cli", "sql", "--dsn", dsn, query],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return sql_in_child(dsn, query)
 
 
 def summary(dsn: str) -> dict[str, Any]:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +11,7 @@ from kafka import KafkaProducer
 from llmpulse.stream_jobs.bench.payloads import messages
 from llmpulse.stream_jobs.settings import WorkerSettings
 from llmpulse.stream_jobs.worker import ensure_topics
-from llmpulse.stream_jobs.worker_process import WorkerProcess
+from llmpulse.stream_jobs.worker_process import WorkerProcess, sql_in_child
 
 __all__ = ["end_to_end", "freshness"]
 
@@ -43,16 +40,6 @@ def _produce(bootstrap: str, topic: str, payloads: list[bytes]) -> None:
     producer.close()
 
 
-def _sql(dsn: str, query: str) -> list[dict[str, Any]]:
-    out = subprocess.run(
-        [sys.executable, "-m", "llmpulse.stream_jobs.cli", "sql", "--dsn", dsn, query],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def end_to_end(bootstrap: str, folder: Path, payloads: list[bytes], spans: int) -> dict[str, Any]:
     """Pre-fill a topic, then time one worker from start to every offset committed."""
     topic = f"bench_{int(time.time())}"
@@ -70,7 +57,7 @@ def end_to_end(bootstrap: str, folder: Path, payloads: list[bytes], spans: int) 
     wall, cpu = time.monotonic() - t0, _cpu_seconds(pid) - cpu0
     rss = _peak_rss_mb(pid)
     worker.stop()
-    stored = _sql(
+    stored = sql_in_child(
         dsn,
         "SELECT count() AS n, uniqExact(service_name, request_model) AS series "
         "FROM llmpulse.llm_calls FINAL",
@@ -131,7 +118,7 @@ def freshness(bootstrap: str, folder: Path, rate: float, seconds: float = 15.0) 
     producer.close()
     worker.wait_caught_up(timeout=300)
     worker.stop()
-    row = _sql(
+    row = sql_in_child(
         dsn,
         "SELECT quantile(0.5)(lag) AS p50, quantile(0.99)(lag) AS p99, "
         "count() AS n FROM (SELECT dateDiff('millisecond', end_time, ingested_at) "

@@ -10,19 +10,16 @@ from __future__ import annotations
 import json
 import os
 import random
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 from llmpulse.stream_jobs.broker import LocalBroker
 from llmpulse.stream_jobs.settings import WorkerSettings
 from llmpulse.stream_jobs.worker import ensure_topics
-from llmpulse.stream_jobs.worker_process import WorkerProcess
+from llmpulse.stream_jobs.worker_process import WorkerProcess, sql_in_child
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
@@ -128,21 +125,11 @@ def mixed_stream(
         finally:
             if broker is not None:
                 broker.stop()
-        calls = _sql(dsn, "SELECT count() n FROM llmpulse.llm_calls FINAL")[0]["n"]
+        calls = sql_in_child(dsn, "SELECT count() n FROM llmpulse.llm_calls FINAL")[0]["n"]
         rejects = {
             r["reason"]: r["n"]
-            for r in _sql(
+            for r in sql_in_child(
                 dsn, "SELECT reason, count() n FROM llmpulse.dead_letters FINAL GROUP BY reason"
             )
         }
         return MixedResult(messages, good, garbage, bad, calls, rejects, dlq, code)
-
-
-def _sql(dsn: str, query: str) -> list[dict[str, Any]]:
-    out = subprocess.run(
-        [sys.executable, "-m", "llmpulse.stream_jobs.cli", "sql", "--dsn", dsn, query],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return list(json.loads(out.stdout.strip().splitlines()[-1]))

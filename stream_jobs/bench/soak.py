@@ -8,10 +8,7 @@ emitted, exactly.
 
 from __future__ import annotations
 
-import json
 import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -24,19 +21,9 @@ from llmpulse.stream_jobs.broker import LocalBroker
 from llmpulse.stream_jobs.demo.traffic import TrafficGenerator
 from llmpulse.stream_jobs.settings import WorkerSettings
 from llmpulse.stream_jobs.worker import ensure_topics
-from llmpulse.stream_jobs.worker_process import WorkerProcess
+from llmpulse.stream_jobs.worker_process import WorkerProcess, sql_in_child
 
 __all__ = ["soak"]
-
-
-def _sql(dsn: str, query: str) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, "-m", "llmpulse.stream_jobs.cli", "sql", "--dsn", dsn, query],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return dict(json.loads(out.stdout.strip().splitlines()[-1])[0])
 
 
 def soak(
@@ -91,16 +78,18 @@ def soak(
             if broker is not None:
                 broker.stop()
         e = gen.emitted
-        calls = _sql(
+        calls = sql_in_child(
             dsn,
             "SELECT count() n, sum(input_tokens) i, sum(output_tokens) o, "
             "toString(sum(cost_usd)) c, uniqExact(transaction_id) t "
             "FROM llmpulse.llm_calls FINAL",
-        )
-        rollup = _sql(
+        )[0]
+        rollup = sql_in_child(
             dsn, "SELECT sum(calls) n, toString(sum(cost_usd)) c FROM llmpulse.cost_1m FINAL"
-        )
-        tx = _sql(dsn, "SELECT count() t, sum(calls) n FROM llmpulse.transaction_costs FINAL")
+        )[0]
+        tx = sql_in_child(
+            dsn, "SELECT count() t, sum(calls) n FROM llmpulse.transaction_costs FINAL"
+        )[0]
         cost = Decimal(e.cost_pico) / 10**12
         checks = {
             "calls": calls["n"] == e.calls,

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 PACKAGES = [
+    "llmpulse.stream_jobs.analytics",
     "llmpulse",
     "llmpulse.collectors",
     "llmpulse.stream_jobs",
