@@ -42,7 +42,9 @@ def _broker_credentials(settings: WorkerSettings) -> Any:
     return None
 
 
-def create_app(settings: WorkerSettings, ingest: Ingest, analytics: Any = None) -> Any:
+def create_app(
+    settings: WorkerSettings, ingest: Ingest, analytics: Any = None, report: Any = None
+) -> Any:
     """A Faust app consuming ``settings.topic`` into ``ingest``."""
     try:
         import faust
@@ -125,8 +127,21 @@ def create_app(settings: WorkerSettings, ingest: Ingest, analytics: Any = None) 
                 key = f"{event.service_name}/{event.model}/{event.metric}".encode()
                 await drift.send(key=key, value=event_json(event))
 
+    if report is not None:
+        report_job, report_interval = report
+
+        @app.timer(interval=report_interval)
+        async def daily_report() -> None:
+            try:
+                outcome = await ingest.in_db_thread(report_job)
+            except Exception:  # never let the report stop ingestion
+                log.exception("daily report failed; retrying in 5 minutes")
+                return
+            if outcome:
+                log.info("daily report: %s", outcome)
+
     @app.timer(interval=10.0)
-    async def report() -> None:
+    async def progress() -> None:
         log.info("llmpulse ingest: %s", ingest.stats.line())
 
     return app

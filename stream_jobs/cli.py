@@ -136,6 +136,41 @@ def cmd_soak(args: argparse.Namespace) -> int:
     return 0 if result["ok"] else 1
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from datetime import UTC, date, datetime, timedelta
+
+    from llmpulse.stream_jobs.clickhouse import connect, migrate
+    from llmpulse.stream_jobs.report import ReportSettings, send_daily_report, write_report_files
+
+    settings = _settings(args)
+    day = (
+        date.fromisoformat(args.date) if args.date else datetime.now(UTC).date() - timedelta(days=1)
+    )
+    client = connect(settings.clickhouse_dsn)
+    migrate(client, settings.clickhouse_database, settings.retention_days)
+    overrides = {"budgets": args.budgets} if args.budgets else {}
+    report_settings = ReportSettings(**overrides)  # type: ignore[arg-type]
+    if args.out:
+        files = write_report_files(
+            client, settings.clickhouse_database, day, Path(args.out), report_settings.budgets
+        )
+        for kind, path in files.items():
+            print(f"{kind}: {path}")
+    outcome = send_daily_report(
+        client, settings.clickhouse_database, day, report_settings, force=args.force
+    )
+    if not outcome and not args.out:
+        print(
+            "no channel configured: set LLMPULSE_REPORT_SMTP_HOST and "
+            "LLMPULSE_REPORT_MAIL_TO, or LLMPULSE_REPORT_WEBHOOK_URL, or pass --out DIR",
+            file=sys.stderr,
+        )
+        return 2
+    for channel, result in outcome.items():
+        print(f"{channel}: {result}")
+    return 1 if any(r.startswith("failed") for r in outcome.values()) else 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from llmpulse.stream_jobs.demo.run import run_demo
 
@@ -231,6 +266,20 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true", help="print the figures as JSON")
     b.set_defaults(func=cmd_bench)
 
+    r = sub.add_parser(
+        "report",
+        help="the finance daily cost report (e-mail, webhook, files)",
+        description="Builds the report of a day from ClickHouse and delivers it by e-mail "
+        "and/or webhook (LLMPULSE_REPORT_* variables), once per day unless --force.",
+    )
+    r.add_argument("kind", choices=["daily"])
+    _common(r, kafka=False)
+    r.add_argument("--date", help="the UTC day to report (default: yesterday)")
+    r.add_argument("--budgets", help="budgets file (default alerts/budgets.toml)")
+    r.add_argument("--out", help="also write HTML, CSV and PNG files to this folder")
+    r.add_argument("--force", action="store_true", help="send even if already sent")
+    r.set_defaults(func=cmd_report)
+
     so = sub.add_parser(
         "soak",
         help="kill the worker with SIGKILL repeatedly during traffic; check exact totals",
@@ -272,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not args.verbose:
         logging.getLogger("kafka").setLevel(logging.ERROR)
+        logging.getLogger("matplotlib").setLevel(logging.WARNING)
     try:
         return int(args.func(args))
     except LlmpulseError as exc:

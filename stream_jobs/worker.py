@@ -104,7 +104,7 @@ def run_worker(settings: WorkerSettings) -> None:
     client = connect_with_backoff(settings)
     ingest = build_ingest(settings, client)
     analytics = AnalyticsJob(client, settings.clickhouse_database, settings.drift_detector)
-    app = create_app(settings, ingest, analytics)
+    app = create_app(settings, ingest, analytics, _report_job(client, settings, analytics))
     worker = faust.Worker(
         app, loglevel=settings.log_level, quiet=True, workdir=str(settings.data_dir)
     )
@@ -171,3 +171,30 @@ def _final_refresh(settings: WorkerSettings, ingest: Ingest, analytics: Analytic
         producer.flush(timeout=30)
     finally:
         producer.close(timeout=10)
+
+
+def _report_job(client: Any, settings: WorkerSettings, analytics: AnalyticsJob) -> Any:
+    """The scheduled daily report: after ``hour_utc``, send yesterday's once per channel.
+
+    Returns ``(job, interval)`` or None when no channel is configured. The job
+    first brings the rollups up to date, so a backlog never yields a short report.
+    """
+    from datetime import timedelta
+
+    from llmpulse.stream_jobs.report import ReportSettings, send_daily_report
+
+    report_settings = ReportSettings()
+    if not ((report_settings.smtp_host and report_settings.mail_to) or report_settings.webhook_url):
+        return None
+
+    def run() -> dict[str, str]:
+        now = datetime.now(UTC)
+        if now.hour < report_settings.hour_utc:
+            return {}
+        analytics.refresh(final=True)
+        outcome = send_daily_report(
+            client, settings.clickhouse_database, now.date() - timedelta(days=1), report_settings
+        )
+        return {k: v for k, v in outcome.items() if not v.startswith("skipped")}
+
+    return run, report_settings.check_interval_s

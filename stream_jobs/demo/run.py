@@ -85,6 +85,13 @@ def run_demo(
             broker.stop()
     client = connect(dsn)
     stored = summarise(client)
+    from datetime import UTC, datetime
+
+    from llmpulse.stream_jobs.report import write_report_files
+
+    report_files = write_report_files(
+        client, "llmpulse", datetime.now(UTC).date(), out_dir / "report"
+    )
     emitted_d = emitted.as_dict()
     checks = {
         "calls": emitted.calls == stored["calls"],
@@ -102,6 +109,7 @@ def run_demo(
         "exporter": exporter.stats.__dict__,
         "seconds": round(time.monotonic() - started, 1),
         "out_dir": str(out_dir),
+        "report_files": {k: str(v) for k, v in report_files.items()},
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     if not quiet:
@@ -154,6 +162,9 @@ def render(summary: dict[str, Any]) -> str:
         else f"MISMATCH: {[k for k, v in summary['checks'].items() if not v]}"
     )
     lines += ["", verdict, f"({summary['seconds']}s; summary.json in {summary['out_dir']})"]
+    files = summary.get("report_files") or {}
+    if files:
+        lines.append(f"finance daily report (today so far): {files.get('html')}")
     return "\n".join(lines)
 
 

@@ -39,12 +39,14 @@ def test_kafka_start_status_stop(tmp_path: Path) -> None:
 def test_migrate_then_summary_on_an_empty_store(tmp_path: Path) -> None:
     """migrate is idempotent from the CLI; summary of nothing is zeros."""
     dsn = f"chdb://{tmp_path / 'db'}"
-    assert "applied now: [1, 2, 3]" in cli("migrate", "--dsn", dsn).stdout
+    assert "applied now: [1, 2, 3, 4]" in cli("migrate", "--dsn", dsn).stdout
     assert "applied now: none" in cli("migrate", "--dsn", dsn, "--retention-days", "30").stdout
     assert '"calls": 0' in cli("summary", "--dsn", dsn).stdout
 
 
-@pytest.mark.parametrize("sub", ["kafka", "migrate", "worker", "demo", "summary", "sql", "bench"])
+@pytest.mark.parametrize(
+    "sub", ["kafka", "migrate", "worker", "demo", "summary", "sql", "bench", "soak", "report"]
+)
 def test_every_subcommand_has_help(sub: str) -> None:
     """--help describes each subcommand."""
     out = cli(sub, "--help").stdout

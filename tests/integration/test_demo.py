@@ -43,4 +43,7 @@ def test_demo_starts_everything_and_stored_equals_emitted(tmp_path: Path) -> Non
     assert stored["cache_read_tokens"] > 0 and stored["reasoning_tokens"] > 0
     assert stored["retries"] > 0 and stored["unpriced"] > 0
     assert (tmp_path / "demo" / "summary.json").exists()
+    html = Path(summary["report_files"]["html"]).read_text()
+    assert "data:image/png;base64," in html and "LLM cost report" in html
+    assert Path(summary["report_files"]["csv"]).read_text().count("\n") > 5
     assert not (tmp_path / "demo" / "kafka" / "broker.json").exists()  # broker stopped
