@@ -171,6 +171,30 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 1 if any(r.startswith("failed") for r in outcome.values()) else 0
 
 
+def cmd_grafana(args: argparse.Namespace) -> int:
+    from llmpulse.stream_jobs.grafana.build import check_panels, write_dashboards
+
+    if args.action == "build":
+        for path in write_dashboards(Path(args.out)):
+            print(path)
+        return 0
+    from datetime import UTC, datetime, timedelta
+
+    from llmpulse.stream_jobs.clickhouse import connect
+
+    settings = _settings(args)
+    end = datetime.now(UTC)
+    results = check_panels(connect(settings.clickhouse_dsn), end - timedelta(hours=args.hours), end)
+    print(json.dumps(results, indent=2, default=str))
+    failed = [r for r in results if not r["ok"]]
+    for r in failed:
+        print(
+            f"FAILED {r['dashboard']} / {r['panel']}: {r.get('error') or r.get('columns')}",
+            file=sys.stderr,
+        )
+    return 1 if failed else 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from llmpulse.stream_jobs.demo.run import run_demo
 
@@ -265,6 +289,19 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--kafka", help="use this broker instead of starting one")
     b.add_argument("--json", action="store_true", help="print the figures as JSON")
     b.set_defaults(func=cmd_bench)
+
+    g = sub.add_parser(
+        "grafana",
+        help="build the dashboards JSON, or run every panel's SQL against a store",
+        description="build: write dashboards/*.json from stream_jobs/grafana/panels.py with "
+        "grafana-foundation-sdk. check: run every panel's SQL (macros expanded) and report "
+        "columns and rows; exit 1 if any panel fails or is empty.",
+    )
+    g.add_argument("action", choices=["build", "check"])
+    _common(g, kafka=False)
+    g.add_argument("--out", default="dashboards", help="build: output folder (dashboards)")
+    g.add_argument("--hours", type=float, default=6.0, help="check: time range (6 h)")
+    g.set_defaults(func=cmd_grafana)
 
     r = sub.add_parser(
         "report",

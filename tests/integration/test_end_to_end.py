@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -109,3 +111,13 @@ def test_analytics_tables_agree_with_the_emitted_traffic(
     consumer.close()
     assert {(e["service_name"], e["model"], e["metric"]) for e in published} == expected
     assert all(e["detail"] and e["kind"] for e in published)
+    # Every dashboard panel's SQL, macros expanded, returns its columns, non-empty.
+    check = subprocess.run(
+        [sys.executable, "-m", "llmpulse.stream_jobs.cli", "grafana", "check", "--dsn", dsn],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    panels = json.loads(check.stdout)
+    assert check.returncode == 0, check.stderr
+    assert len(panels) >= 25 and all(p["ok"] and p["rows"] > 0 for p in panels)
