@@ -175,7 +175,11 @@ def cmd_grafana(args: argparse.Namespace) -> int:
     from llmpulse.stream_jobs.grafana.build import check_panels, write_dashboards
 
     if args.action == "build":
+        from llmpulse.stream_jobs.grafana.alerts import write_alerting
+
         for path in write_dashboards(Path(args.out)):
+            print(path)
+        for path in write_alerting(Path(args.alerts_out)):
             print(path)
         return 0
     from datetime import UTC, datetime, timedelta
@@ -299,7 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("action", choices=["build", "check"])
     _common(g, kafka=False)
-    g.add_argument("--out", default="dashboards", help="build: output folder (dashboards)")
+    g.add_argument("--out", default="dashboards", help="build: dashboards folder (dashboards)")
+    g.add_argument("--alerts-out", default="alerts", help="build: alerting folder (alerts)")
     g.add_argument("--hours", type=float, default=6.0, help="check: time range (6 h)")
     g.set_defaults(func=cmd_grafana)
 
