@@ -199,6 +199,25 @@ def cmd_grafana(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_traffic(args: argparse.Namespace) -> int:
+    import time
+
+    from llmpulse.collectors import KafkaSpanExporter
+    from llmpulse.stream_jobs.demo.traffic import TrafficGenerator
+
+    exporter = KafkaSpanExporter(bootstrap_servers=args.kafka, topic=args.topic)
+    gen = TrafficGenerator(exporter, seed=args.seed)
+
+    def pace(made: int) -> None:
+        if args.rate:
+            time.sleep(made / args.rate)
+
+    emitted = gen.run(args.events, progress=pace)
+    exporter.shutdown()
+    print(json.dumps({"emitted": emitted.as_dict(), "exporter": exporter.stats.__dict__}))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from llmpulse.stream_jobs.demo.run import run_demo
 
@@ -307,6 +326,17 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--alerts-out", default="alerts", help="build: alerting folder (alerts)")
     g.add_argument("--hours", type=float, default=6.0, help="check: time range (6 h)")
     g.set_defaults(func=cmd_grafana)
+
+    t = sub.add_parser(
+        "traffic",
+        help="send realistic LLM traffic through the real exporter to a broker",
+    )
+    t.add_argument("--kafka", required=True, help="bootstrap servers")
+    t.add_argument("--topic", default="otlp_spans", help="topic (otlp_spans)")
+    t.add_argument("--events", type=int, default=5000, help="LLM calls (5000)")
+    t.add_argument("--rate", type=float, default=0.0, help="calls per second (0: as fast)")
+    t.add_argument("--seed", type=int, default=7, help="random seed (7)")
+    t.set_defaults(func=cmd_traffic)
 
     r = sub.add_parser(
         "report",
