@@ -92,6 +92,14 @@ def run_demo(
     report_files = write_report_files(
         client, "llmpulse", datetime.now(UTC).date(), out_dir / "report"
     )
+    from datetime import timedelta
+
+    from llmpulse.stream_jobs.grafana.picture import draw_key_panels
+
+    now = datetime.now(UTC)
+    report_files["panels"] = draw_key_panels(
+        client, now - timedelta(hours=1, minutes=5), now, out_dir / "panels.png"
+    )
     emitted_d = emitted.as_dict()
     checks = {
         "calls": emitted.calls == stored["calls"],
@@ -165,6 +173,7 @@ def render(summary: dict[str, Any]) -> str:
     files = summary.get("report_files") or {}
     if files:
         lines.append(f"finance daily report (today so far): {files.get('html')}")
+        lines.append(f"key dashboard panels: {files.get('panels')}")
     return "\n".join(lines)
 
 

@@ -46,4 +46,6 @@ def test_demo_starts_everything_and_stored_equals_emitted(tmp_path: Path) -> Non
     html = Path(summary["report_files"]["html"]).read_text()
     assert "data:image/png;base64," in html and "LLM cost report" in html
     assert Path(summary["report_files"]["csv"]).read_text().count("\n") > 5
+    png = Path(summary["report_files"]["panels"]).read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000  # four drawn panels
     assert not (tmp_path / "demo" / "kafka" / "broker.json").exists()  # broker stopped
