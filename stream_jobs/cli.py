@@ -174,6 +174,26 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_grafana(args: argparse.Namespace) -> int:
     from llmpulse.stream_jobs.grafana.build import check_panels, write_dashboards
 
+    if args.action == "publish":
+        import os
+
+        from llmpulse.stream_jobs.grafana.publish import publish
+
+        url = args.url or os.environ.get("LLMPULSE_GRAFANA_URL", "http://127.0.0.1:3000")
+        counts = publish(
+            url,
+            token=os.environ.get("LLMPULSE_GRAFANA_TOKEN"),
+            user=os.environ.get("LLMPULSE_GRAFANA_USER"),
+            password=os.environ.get("LLMPULSE_GRAFANA_PASSWORD"),
+            clickhouse={
+                "host": os.environ.get("LLMPULSE_GRAFANA_CLICKHOUSE_HOST", "clickhouse"),
+                "port": os.environ.get("LLMPULSE_GRAFANA_CLICKHOUSE_PORT", "8123"),
+                "user": os.environ.get("LLMPULSE_GRAFANA_CLICKHOUSE_USER", "grafana"),
+                "password": os.environ.get("LLMPULSE_GRAFANA_CLICKHOUSE_PASSWORD", ""),
+            },
+        )
+        print(json.dumps({"grafana": url, "published": counts}))
+        return 0
     if args.action == "build":
         from llmpulse.stream_jobs.grafana.alerts import write_alerting
 
@@ -320,7 +340,12 @@ def build_parser() -> argparse.ArgumentParser:
         "grafana-foundation-sdk. check: run every panel's SQL (macros expanded) and report "
         "columns and rows; exit 1 if any panel fails or is empty.",
     )
-    g.add_argument("action", choices=["build", "check"])
+    g.add_argument("action", choices=["build", "check", "publish"])
+    g.add_argument(
+        "--url",
+        help="publish: Grafana URL (env LLMPULSE_GRAFANA_URL; the "
+        "credentials come from LLMPULSE_GRAFANA_TOKEN, or _USER and _PASSWORD)",
+    )
     _common(g, kafka=False)
     g.add_argument("--out", default="dashboards", help="build: dashboards folder (dashboards)")
     g.add_argument("--alerts-out", default="alerts", help="build: alerting folder (alerts)")
