@@ -46,6 +46,7 @@ class CallRecord(NamedTuple):
     convention: str
     source_partition: int
     source_offset: int
+    cache_savings_pico: int = 0  # cache reads at the input price less the cache-read price
 
 
 class DeadLetter(NamedTuple):

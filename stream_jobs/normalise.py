@@ -154,9 +154,11 @@ def normalise_span(
     day = start_ns // _NS_PER_DAY
     price = catalogue.lookup_day(response_model, day) or catalogue.lookup_day(request_model, day)
     if price is None:
-        cost, price_status, price_version = 0, "unknown_model", ""
+        cost, savings, price_status, price_version = 0, 0, "unknown_model", ""
     else:
         cost = price.cost_pico(inp, out, cache_read, cache_creation, reasoning)
+        rates = price.rates
+        savings = cache_read * (rates[0] - rates[2])
         price_status, price_version = "ok", price.version
 
     is_error = span.status.code == _STATUS_ERROR
@@ -197,4 +199,5 @@ def normalise_span(
         convention_of(flags),
         source[0],
         source[1],
+        savings,
     )

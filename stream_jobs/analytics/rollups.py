@@ -83,7 +83,8 @@ SELECT toStartOfMinute(start_time) AS minute, service_name, environment, team, f
        countIf(has(finish_reasons, 'length')), countIf(price_status != 'ok'),
        sum(input_tokens), sum(output_tokens), sum(cache_read_tokens),
        sum(cache_creation_tokens), sum(reasoning_tokens),
-       sum(cost_usd), sumIf(cost_usd, status = 'error'), now64(3)
+       sum(cost_usd), sumIf(cost_usd, status = 'error'), now64(3),
+       sum(toDecimal128(cache_savings_pico, 12) / 1000000000000)
 FROM {db}.llm_calls FINAL
 WHERE start_time >= {{lo:DateTime64(6)}} AND start_time < {{hi:DateTime64(6)}}
   AND toStartOfMinute(start_time) IN {{minutes:Array(DateTime)}}

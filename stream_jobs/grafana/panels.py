@@ -11,7 +11,19 @@ from dataclasses import dataclass
 
 from llmpulse.stream_jobs.analytics.sketch import sql_quantile
 
-__all__ = ["DASHBOARDS", "Dashboard", "Panel"]
+__all__ = ["DASHBOARDS", "Dashboard", "Panel", "monthly_budget"]
+
+
+def monthly_budget() -> float:
+    """The monthly total from alerts/budgets.toml beside the sources (9000 if absent)."""
+    import tomllib
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "alerts" / "budgets.toml"
+    try:
+        return float(tomllib.loads(path.read_text())["monthly"]["total"])
+    except (OSError, KeyError, ValueError, tomllib.TOMLDecodeError):
+        return 9000.0
 
 
 @dataclass(frozen=True)
@@ -192,6 +204,23 @@ FINANCE = Dashboard(
             ("time", "retry_waste"),
             "currencyUSD",
             "Cost of failed attempts that had to be retried.",
+        ),
+        Panel(
+            "Budget burn (month to date / monthly budget)",
+            "stat",
+            _MTD.replace("sum(cost_usd)", f"sum(cost_usd) / {monthly_budget()} AS burn"),
+            ("burn",),
+            "percentunit",
+            "Monthly budget from alerts/budgets.toml at build time.",
+        ),
+        Panel(
+            "Cache savings",
+            "timeseries",
+            f"SELECT {_T}, sum(cache_savings_usd) AS cache_savings {_C} "
+            "GROUP BY time ORDER BY time",
+            ("time", "cache_savings"),
+            "currencyUSD",
+            "Cache-read tokens at the input price, less what they cost.",
         ),
         Panel(
             "Cached share of input tokens",

@@ -76,6 +76,9 @@ def test_rollups_and_transactions_match_the_calls_exactly(chdb_client: Any, data
         )
         lat = one(chdb_client, f"SELECT sum(calls) FROM {database}.latency_1m FINAL")
         assert cost == calls[:3]
+        saved = one(chdb_client, f"SELECT sum(cache_savings_usd) FROM {database}.cost_1m FINAL")
+        raw = one(chdb_client, f"SELECT sum(cache_savings_pico) FROM {database}.llm_calls FINAL")
+        assert saved[0] * 10**12 == raw[0]
         assert tx == (calls[3], calls[0], calls[1])
         assert lat == (calls[0],)
         per_tx = dict(

@@ -27,14 +27,19 @@ def columns(client: Any, db: str, table: str) -> list[str]:
 def test_ddl_matches_the_record_contract(chdb_client: Any, database: str) -> None:
     """Each table's columns are the record's fields, in order."""
     migrate(chdb_client, database)
-    assert columns(chdb_client, database, "llm_calls") == [*CALL_COLUMNS, "ingested_at", "cost_usd"]
+    assert columns(chdb_client, database, "llm_calls") == [
+        *CALL_COLUMNS[:-1],
+        "ingested_at",
+        "cost_usd",
+        "cache_savings_pico",
+    ]
     assert columns(chdb_client, database, "dead_letters") == list(DEAD_LETTER_COLUMNS)
     assert columns(chdb_client, database, "ingest_batches") == list(BATCH_COLUMNS)
 
 
 def test_migrate_is_idempotent_and_sets_retention(chdb_client: Any, database: str) -> None:
     """A second migrate applies nothing; the TTL follows the retention setting."""
-    assert migrate(chdb_client, database, ttl_days=30) == [1, 2, 3, 4]
+    assert migrate(chdb_client, database, ttl_days=30) == [1, 2, 3, 4, 5]
     assert migrate(chdb_client, database, ttl_days=7) == []
     ddl = chdb_client.command(f"SHOW CREATE TABLE {database}.llm_calls")
     assert "toIntervalDay(7)" in ddl

@@ -75,6 +75,7 @@ def test_every_convention_yields_the_same_priced_record(pipe: Pipeline, conventi
     assert rec.cost_pico == 12_900_000_000  # $0.0129
     assert rec.price_status == "ok"
     assert rec.price_version.endswith("claude-sonnet-4@2025-05-22")
+    assert rec.cache_savings_pico == 3000 * (3_000_000 - 300_000)  # $0.0081 saved by caching
     if convention == "openlit":
         assert rec.ttft_ms == pytest.approx(250.0)
 
