@@ -91,6 +91,7 @@ def soak(
             dsn, "SELECT count() t, sum(calls) n FROM llmpulse.transaction_costs FINAL"
         )[0]
         cost = Decimal(e.cost_pico) / 10**12
+        panel = _dashboard_totals(dsn)
         checks = {
             "calls": calls["n"] == e.calls,
             "input_tokens": int(calls["i"]) == e.input_tokens,
@@ -99,6 +100,8 @@ def soak(
             "transactions": calls["t"] == e.transactions == tx["t"],
             "rollup_calls": rollup["n"] == e.calls == tx["n"],
             "rollup_cost": Decimal(rollup["c"]) == cost,
+            "dashboard_calls": panel["calls"] == e.calls,
+            "dashboard_cost": panel["cost"] == cost,
         }
         return {
             "ok": all(checks.values()),
@@ -108,3 +111,19 @@ def soak(
             "stored": {"calls": calls, "rollup": rollup, "tx": tx},
             "dropped_by_exporter": exporter.stats.spans_dropped,
         }
+
+
+def _dashboard_totals(dsn: str) -> dict[str, Any]:
+    """Totals as the Finance dashboard's own panel shows them (its SQL, macros expanded)."""
+    from datetime import UTC, datetime, timedelta
+
+    from llmpulse.stream_jobs.grafana.macros import expand
+    from llmpulse.stream_jobs.grafana.panels import FINANCE
+
+    (panel,) = [p for p in FINANCE.panels if p.title == "Cost by service, feature and model"]
+    end = datetime.now(UTC) + timedelta(minutes=5)
+    sql = expand(panel.sql, end - timedelta(days=2), end)
+    rows = sql_in_child(
+        dsn, f"SELECT sum(calls) AS calls, toString(sum(cost)) AS cost FROM ({sql})"
+    )[0]
+    return {"calls": rows["calls"], "cost": Decimal(rows["cost"])}
