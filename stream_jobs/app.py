@@ -7,6 +7,7 @@ from typing import Any
 
 from llmpulse.stream_jobs.analytics.job import event_json
 from llmpulse.stream_jobs.ingest import Ingest
+from llmpulse.stream_jobs.lag import LagRecorder
 from llmpulse.stream_jobs.pipeline import Message
 from llmpulse.stream_jobs.settings import WorkerSettings
 
@@ -139,6 +140,15 @@ def create_app(
                 return
             if outcome:
                 log.info("daily report: %s", outcome)
+
+    lag_recorder = LagRecorder(settings, ingest)
+
+    @app.timer(interval=5.0)
+    async def record_lag() -> None:
+        try:
+            await lag_recorder.record()
+        except Exception as exc:  # the broker may be busy: the next sample will do
+            log.warning("consumer lag sample skipped: %r", exc)
 
     @app.timer(interval=10.0)
     async def progress() -> None:

@@ -25,6 +25,7 @@ TABLES_WITH_TTL = {
     "cost_1m": "minute",
     "transaction_costs": "toDateTime(last_seen)",
     "drift_events": "minute",
+    "consumer_lag": "toDateTime(ts)",
 }
 
 

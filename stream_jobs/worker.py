@@ -112,6 +112,7 @@ def run_worker(settings: WorkerSettings) -> None:
         worker.execute_from_commandline()
     finally:
         log.info("llmpulse ingest stopped: %s", ingest.stats.line())
+        _final_lag_sample(settings, ingest)
         _final_refresh(settings, ingest, analytics)
         ingest.close()
 
@@ -198,3 +199,16 @@ def _report_job(client: Any, settings: WorkerSettings, analytics: AnalyticsJob) 
         return {k: v for k, v in outcome.items() if not v.startswith("skipped")}
 
     return run, report_settings.check_interval_s
+
+
+def _final_lag_sample(settings: WorkerSettings, ingest: Ingest) -> None:
+    """One last consumer-lag sample, so even a short run leaves one on the dashboard."""
+    from llmpulse.stream_jobs.lag import LagRecorder
+
+    try:
+        recorder = LagRecorder(settings, ingest)
+        rows = recorder.sample()
+        if rows:
+            ingest.executor.submit(recorder.store, rows).result(timeout=60)
+    except Exception as exc:
+        log.warning("final consumer lag sample skipped: %r", exc)

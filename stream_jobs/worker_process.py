@@ -54,6 +54,15 @@ class LagProbe:
             client_id="llmpulse-lag",
         )
 
+    def partitions(self) -> list[tuple[int, int, int]]:
+        """(partition, committed, end offset) for each partition of the topic."""
+        from kafka import TopicPartition
+
+        parts = self._consumer.partitions_for_topic(self.topic) or set()
+        tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
+        end = self._consumer.end_offsets(tps) if tps else {}
+        return [(tp.partition, self._consumer.committed(tp) or 0, end.get(tp, 0)) for tp in tps]
+
     def progress(self) -> tuple[int, int]:
         """(committed, end) offsets of the group on the topic, summed over partitions."""
         from kafka import TopicPartition

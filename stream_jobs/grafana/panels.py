@@ -296,6 +296,14 @@ PIPELINE = Dashboard(
             ("time", "spans_per_s"),
         ),
         Panel(
+            "Consumer lag (messages)",
+            "timeseries",
+            "SELECT $__timeInterval(ts) AS time, topic, max(lag) AS lag FROM ("
+            "SELECT ts, topic, sum(lag) AS lag FROM llmpulse.consumer_lag "
+            "WHERE $__timeFilter(ts) GROUP BY ts, topic) GROUP BY time, topic ORDER BY time",
+            ("time", "topic", "lag"),
+        ),
+        Panel(
             "Freshness: seconds since the newest row",
             "stat",
             "SELECT dateDiff('second', max(ingested_at), now64(3)) AS seconds_behind "
