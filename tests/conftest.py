@@ -69,3 +69,26 @@ def summary(dsn: str) -> dict[str, Any]:
 
 def chdb_dsn(path: Path) -> str:
     return f"chdb://{path}"
+
+
+@pytest.fixture
+def http_receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A real HTTP server on loopback that records the JSON bodies POSTed to it."""
+    import http.server
+    import threading
+
+    received: list[dict[str, Any]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
+    server.shutdown()

@@ -26,11 +26,11 @@ from llmpulse.stream_jobs.analytics.rollups import (
 from llmpulse.stream_jobs.analytics.sketch import sql_quantile
 from llmpulse.stream_jobs.clickhouse import check_identifier
 
-__all__ = ["AnalyticsJob", "RefreshStats", "event_json"]
+__all__ = ["EVENT_COLUMNS", "AnalyticsJob", "RefreshStats", "event_json"]
 
 log = logging.getLogger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_EVENT_COLUMNS = [
+EVENT_COLUMNS = [
     "minute",
     "service_name",
     "model",
@@ -121,7 +121,7 @@ class AnalyticsJob:
             self.client.insert(
                 f"{self.db}.drift_events",
                 [[*_event_row(e), now] for e in events],
-                column_names=_EVENT_COLUMNS,
+                column_names=EVENT_COLUMNS,
             )
             for e in events:
                 log.warning("drift: %s/%s %s", e.service_name, e.model, e.detail)

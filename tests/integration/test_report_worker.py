@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import http.server
-import json
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -24,24 +21,12 @@ pytestmark = pytest.mark.integration
 
 
 def test_scheduled_report_is_sent_once_across_restarts(
-    kafka: str, topic: str, tmp_path: Path
+    kafka: str, topic: str, tmp_path: Path, http_receiver: tuple[str, list[dict[str, Any]]]
 ) -> None:
     """Yesterday's calls in, one webhook post out with their exact total; none on restart."""
-    received: list[dict[str, Any]] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            return None
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url, received = http_receiver
     env = {
-        "LLMPULSE_REPORT_WEBHOOK_URL": f"http://127.0.0.1:{server.server_address[1]}/hook",
+        "LLMPULSE_REPORT_WEBHOOK_URL": url,
         "LLMPULSE_REPORT_WEBHOOK_KIND": "generic",
         "LLMPULSE_REPORT_HOUR_UTC": "0",
         "LLMPULSE_REPORT_CHECK_INTERVAL_S": "2",
@@ -59,18 +44,15 @@ def test_scheduled_report_is_sent_once_across_restarts(
     producer.flush()
     producer.close()
     dsn = f"chdb://{tmp_path / 'chdb'}"
-    try:
-        for run in range(2):
-            worker = WorkerProcess(
-                kafka, dsn, tmp_path / f"w{run}", topic=topic, group_id="report", extra_env=env
-            ).start()
-            worker.wait_caught_up(timeout=120)
-            deadline = time.monotonic() + (40 if run == 0 else 8)
-            while time.monotonic() < deadline and (run > 0 or not received):
-                time.sleep(0.2)
-            assert worker.stop() == 0
-    finally:
-        server.shutdown()
+    for run in range(2):
+        worker = WorkerProcess(
+            kafka, dsn, tmp_path / f"w{run}", topic=topic, group_id="report", extra_env=env
+        ).start()
+        worker.wait_caught_up(timeout=120)
+        deadline = time.monotonic() + (40 if run == 0 else 8)
+        while time.monotonic() < deadline and (run > 0 or not received):
+            time.sleep(0.2)
+        assert worker.stop() == 0
     assert len(received) == 1, received
     total = sql(dsn, "SELECT toString(sum(cost_usd)) c FROM llmpulse.llm_calls FINAL")[0]["c"]
     assert Decimal(received[0]["total_usd"]) == Decimal(total) > 0

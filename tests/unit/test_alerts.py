@@ -12,15 +12,21 @@ from typing import Any
 
 import pytest
 from llmpulse.stream_jobs import Message, Pipeline
-from llmpulse.stream_jobs.analytics.job import AnalyticsJob
+from llmpulse.stream_jobs.analytics.job import EVENT_COLUMNS, AnalyticsJob
 from llmpulse.stream_jobs.clickhouse import migrate
 from llmpulse.stream_jobs.grafana.alerts import ALERTS, contact_points, policies, rules_file
-from llmpulse.stream_jobs.sink import ClickHouseSink
+from llmpulse.stream_jobs.sink import BATCH_COLUMNS, ClickHouseSink
 
 from tests import otlp
 
 ROOT = Path(__file__).resolve().parents[2]
 BY_UID = {a.uid: a for a in ALERTS}
+
+
+def _old_batch(client: Any, db: str) -> None:
+    """A message stored two hours ago (the pipeline-lag rule looks at the newest)."""
+    row = ["old", 0, 0, 10, 1, 1, 0, 0, 0, datetime.now(UTC) - timedelta(hours=2)]
+    client.insert(f"{db}.ingest_batches", [row], column_names=list(BATCH_COLUMNS))
 
 
 def firing(client: Any, db: str, uid: str) -> list[tuple[Any, ...]]:
@@ -84,36 +90,9 @@ def fill(client: Any, db: str, bad: bool) -> None:
                     datetime.now(UTC),
                 ]
             ],
-            column_names=[
-                "minute",
-                "service_name",
-                "model",
-                "metric",
-                "kind",
-                "detector",
-                "before_value",
-                "after_value",
-                "change_pct",
-                "detail",
-                "detected_at",
-            ],
+            column_names=EVENT_COLUMNS,
         )
-        client.insert(
-            f"{db}.ingest_batches",
-            [["old", 0, 0, 10, 1, 1, 0, 0, 0, datetime.now(UTC) - timedelta(hours=2)]],
-            column_names=[
-                "source_topic",
-                "source_partition",
-                "source_offset",
-                "message_bytes",
-                "spans",
-                "llm_spans",
-                "non_llm_spans",
-                "rejected",
-                "unpriced",
-                "ingested_at",
-            ],
-        )
+        _old_batch(client, db)
 
 
 @pytest.fixture
@@ -146,22 +125,7 @@ def test_pipeline_lag_fires_when_nothing_arrives(chdb_client: Any) -> None:
     """Messages stored two hours ago and nothing since: the lag rule fires."""
     db = f"l_{uuid.uuid4().hex[:10]}"
     migrate(chdb_client, db)
-    chdb_client.insert(
-        f"{db}.ingest_batches",
-        [["t", 0, 0, 10, 1, 1, 0, 0, 0, datetime.now(UTC) - timedelta(hours=2)]],
-        column_names=[
-            "source_topic",
-            "source_partition",
-            "source_offset",
-            "message_bytes",
-            "spans",
-            "llm_spans",
-            "non_llm_spans",
-            "rejected",
-            "unpriced",
-            "ingested_at",
-        ],
-    )
+    _old_batch(chdb_client, db)
     try:
         (row,) = firing(chdb_client, db, "llmpulse-pipeline-lag")
         assert row[0] > 7000

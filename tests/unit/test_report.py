@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import http.server
-import json
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -122,31 +119,15 @@ def smtp() -> Iterator[_Smtp]:
     server.controller.stop()
 
 
-@pytest.fixture
-def webhook() -> Iterator[tuple[str, list[dict]]]:
-    received: list[dict] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            return None
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
-    server.shutdown()
-
-
 def test_delivered_once_by_mail_and_webhook(
-    filled: tuple[Any, str, date], smtp: _Smtp, webhook: tuple[str, list[dict]], tmp_path: Path
+    filled: tuple[Any, str, date],
+    smtp: _Smtp,
+    http_receiver: tuple[str, list[dict]],
+    tmp_path: Path,
 ) -> None:
     """HTML + chart + CSV by SMTP and JSON to the webhook, once; numbers match."""
     client, db, day = filled
-    url, received = webhook
+    url, received = http_receiver
     budgets = tmp_path / "budgets.toml"
     budgets.write_text("[monthly]\ntotal = 100\n[monthly.teams]\nsupport = 40\n")
     settings = ReportSettings(
