@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from llmpulse.stream_jobs.clickhouse import check_identifier
-from llmpulse.stream_jobs.pricing import PICO_PER_USD, PriceCatalogue
 
 from llmpulse.errors import ConfigError
 
@@ -74,9 +73,7 @@ def _rows(client: Any, sql: str, **params: Any) -> list[tuple[Any, ...]]:
     return [tuple(r) for r in client.query(sql, parameters=params).result_rows]
 
 
-def build_daily_report(
-    client: Any, database: str, day: date, budgets: Budgets, catalogue: PriceCatalogue | None = None
-) -> DailyReport:
+def build_daily_report(client: Any, database: str, day: date, budgets: Budgets) -> DailyReport:
     """Compute the report of ``day`` (a UTC date) from the ``cost_1m`` rollup."""
     db = check_identifier(database)
     src = f"{db}.cost_1m FINAL"
@@ -158,7 +155,7 @@ def build_daily_report(
         anomalies=_anomalies(client, src, day),
         movers=_movers(client, src, day),
         retry_waste=Decimal(waste or 0),
-        cache_savings=_cache_savings(client, src, day, catalogue or PriceCatalogue.load()),
+        cache_savings=_cache_savings(client, src, day),
         daily_totals=[
             (d, trailing.get(d, ZERO)) for d in (day - timedelta(days=i) for i in range(29, -1, -1))
         ],
@@ -218,17 +215,10 @@ def _movers(
     return sorted(movers, key=lambda m: -abs(m[3]))[:top]
 
 
-def _cache_savings(client: Any, src: str, day: date, catalogue: PriceCatalogue) -> Decimal:
-    """Cached input tokens at the input price, less at the cache-read price."""
-    pico = 0
-    for model, tokens in _rows(
-        client,
-        f"SELECT request_model, sum(cache_read_tokens) FROM {src} "
-        "WHERE toDate(minute) = {d:Date} GROUP BY request_model",
-        d=day,
-    ):
-        price = catalogue.lookup(model, day)
-        if price is not None and tokens:
-            r_in, _, r_cr, _, _ = price.rates
-            pico += int(tokens) * (r_in - r_cr)
-    return Decimal(pico) / PICO_PER_USD
+def _cache_savings(client: Any, src: str, day: date) -> Decimal:
+    """Cache-read tokens at the input price, less at the cache-read price (per call,
+    priced by the worker with the catalogue in force; summed in ``cost_1m``)."""
+    (saved,) = _rows(
+        client, f"SELECT sum(cache_savings_usd) FROM {src} WHERE toDate(minute) = {{d:Date}}", d=day
+    )[0]
+    return Decimal(saved or 0)

@@ -87,7 +87,13 @@ def test_figures_equal_clickhouse(filled: tuple[Any, str, date]) -> None:
         ("team", "support"),
         ("service", "svc-support"),
     }
-    assert r.cache_savings > 0 and len(r.budget_teams) == 2
+    saved = client.query(
+        f"SELECT sum(cache_savings_pico) FROM {db}.llm_calls FINAL "
+        "WHERE toDate(start_time) = {d:Date}",
+        parameters={"d": day},
+    ).result_rows[0][0]
+    assert r.cache_savings * 10**12 == saved > 0  # 500 cached tokens a call, exact
+    assert len(r.budget_teams) == 2
     assert r.movers[0][0] == "svc-support"
 
 
