@@ -68,32 +68,20 @@ def create_app(
         topic_allow_declare=True,
         datadir=str(settings.data_dir / "faust"),
     )
-    spans = app.topic(
-        settings.topic,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
-    dead = app.topic(
-        settings.dead_letter_topic,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
+
+    def raw_topic(name: str) -> Any:
+        return app.topic(
+            name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+        )
+
+    spans = raw_topic(settings.topic)
+    dead = raw_topic(settings.dead_letter_topic)
 
     async def send_dead_letter(key: bytes, value: bytes) -> Any:
         return await dead.send(key=key, value=value)
 
     ingest.send_dead_letter = send_dead_letter
-    drift = app.topic(
-        settings.drift_topic,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
+    drift = raw_topic(settings.drift_topic)
 
     @app.agent(spans, name="ingest")
     async def ingest_agent(stream: Any) -> None:

@@ -26,11 +26,10 @@ log = logging.getLogger(__name__)
 
 
 def build_ingest(settings: WorkerSettings, client: Any | None = None) -> Ingest:
-    """Connect, migrate and assemble the plain ingest step for ``settings``."""
-    client = client if client is not None else connect(settings.clickhouse_dsn)
-    applied = migrate(client, settings.clickhouse_database, settings.retention_days)
-    if applied:
-        log.info("applied ClickHouse migrations %s", applied)
+    """Assemble the plain ingest step; without ``client``, connect and migrate first."""
+    if client is None:
+        client = connect(settings.clickhouse_dsn)
+        migrate(client, settings.clickhouse_database, settings.retention_days)
     catalogue = PriceCatalogue.load(settings.price_catalogue)
     record_catalogue(client, settings.clickhouse_database, catalogue)
     pipeline = Pipeline(catalogue, max_message_bytes=settings.max_message_bytes)
@@ -68,7 +67,9 @@ def connect_with_backoff(
     while True:
         try:
             client = connect(settings.clickhouse_dsn)
-            migrate(client, settings.clickhouse_database, settings.retention_days)
+            applied = migrate(client, settings.clickhouse_database, settings.retention_days)
+            if applied:
+                log.info("applied ClickHouse migrations %s", applied)
             return client
         except (ConfigError, MissingExtraError):
             raise

@@ -56,6 +56,22 @@ def sql(dsn: str, query: str) -> list[dict[str, Any]]:
     return sql_in_child(dsn, query)
 
 
+def topic_values(bootstrap: str, topic: str, idle_ms: int = 10_000) -> list[bytes]:
+    """Every record value on ``topic``, from the start, until it is idle for ``idle_ms``."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=idle_ms,
+    )
+    try:
+        return [m.value for m in consumer]
+    finally:
+        consumer.close()
+
+
 def summary(dsn: str) -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, "-m", "llmpulse.stream_jobs.cli", "summary", "--dsn", dsn],

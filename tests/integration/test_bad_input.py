@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaProducer
 
 from tests import otlp
-from tests.conftest import sql
+from tests.conftest import sql, topic_values
 from tests.integration.conftest import running_worker
 
 pytestmark = pytest.mark.integration
@@ -63,13 +63,6 @@ def test_rejects_go_to_dead_letter_topic_and_table_good_records_stay(
     batches = sql(dsn, "SELECT sum(non_llm_spans) s, count() n FROM llmpulse.ingest_batches FINAL")
     assert (int(batches[0]["s"]), batches[0]["n"]) == (1, len(messages))
 
-    consumer = KafkaConsumer(
-        f"{topic}.dlq",
-        bootstrap_servers=kafka,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=10_000,
-    )
-    dlq = [json.loads(m.value) for m in consumer]
-    consumer.close()
+    dlq = [json.loads(v) for v in topic_values(kafka, f"{topic}.dlq")]
     assert sorted(d["reason"] for d in dlq) == sorted(expected)
     assert all(d["detail"] and d["source_topic"] == topic for d in dlq)

@@ -9,11 +9,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer
 from llmpulse.collectors import KafkaSpanExporter
 from llmpulse.stream_jobs.demo.traffic import TrafficGenerator
 
-from tests.conftest import sql, summary
+from tests.conftest import sql, summary, topic_values
 from tests.integration.conftest import running_worker
 
 pytestmark = pytest.mark.integration
@@ -101,14 +100,7 @@ def test_analytics_tables_agree_with_the_emitted_traffic(
         ("support-bot", "gpt-4o-mini", "latency_p50_ms"),
     }
     assert {(d["service_name"], d["model"], d["metric"]) for d in drift} == expected
-    consumer = KafkaConsumer(
-        f"{topic}.drift",
-        bootstrap_servers=kafka,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=10_000,
-    )
-    published = [json.loads(m.value) for m in consumer]
-    consumer.close()
+    published = [json.loads(v) for v in topic_values(kafka, f"{topic}.drift")]
     assert {(e["service_name"], e["model"], e["metric"]) for e in published} == expected
     assert all(e["detail"] and e["kind"] for e in published)
     # Every dashboard panel's SQL, macros expanded, returns its columns, non-empty.

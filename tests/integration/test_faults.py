@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaProducer
 from llmpulse.collectors import KafkaSpanExporter, llm_call
 from llmpulse.stream_jobs.broker import LocalBroker
 from llmpulse.stream_jobs.settings import WorkerSettings
@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from tests import otlp
-from tests.conftest import summary
+from tests.conftest import summary, topic_values
 from tests.integration.conftest import FAST_FAILOVER
 
 pytestmark = pytest.mark.integration
@@ -95,21 +95,14 @@ def test_exporter_buffers_through_a_broker_restart(tmp_path: Path) -> None:
         assert broker.start(port=info.port).port == info.port
         tp.force_flush()
         assert exporter.force_flush(60_000)
-        consumer = KafkaConsumer(
-            topic,
-            bootstrap_servers=info.bootstrap,
-            auto_offset_reset="earliest",
-            consumer_timeout_ms=10_000,
-        )
         from llmpulse.stream_jobs.decode import decode_request
 
         delivered = sum(
             len(ss.spans)
-            for m in consumer
-            for rs in decode_request(m.value).resource_spans
+            for v in topic_values(info.bootstrap, topic)
+            for rs in decode_request(v).resource_spans
             for ss in rs.scope_spans
         )
-        consumer.close()
     finally:
         tp.shutdown()
         broker.stop()
