@@ -2,12 +2,15 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# cargo builds the worker's compiled hot path (stream_jobs/native) during the install.
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+NATIVE := stream_jobs/native/Cargo.toml stream_jobs/native/Cargo.lock $(wildcard stream_jobs/native/src/*.rs)
 
 .PHONY: setup demo test lint typecheck unit bench clean
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(NATIVE)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[pipeline,dev]'
@@ -37,4 +40,4 @@ unit: setup
 	$(BIN)/python -m pytest -q -m "not integration"
 
 clean:
-	rm -rf $(VENV) demo-output .llmpulse .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) stream_jobs/native/target stream_jobs/_native*.so demo-output .llmpulse .pytest_cache .ruff_cache .mypy_cache

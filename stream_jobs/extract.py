@@ -23,6 +23,7 @@ __all__ = [
     "convention_of",
     "extract",
     "is_llm",
+    "key_table",
 ]
 
 F_LLM = 1
@@ -58,6 +59,12 @@ def _table() -> dict[str, tuple[int, tuple[tuple[str, int], ...]]]:
 
 
 _TABLE = _table()
+
+
+def key_table() -> dict[str, tuple[int, tuple[tuple[str, int], ...]]]:
+    """Attribute key -> (convention flags, ((field, precedence rank), ...)): the one table
+    that this module and the compiled extractor (``stream_jobs/native``) both read."""
+    return dict(_TABLE)
 
 
 def extract(kvs: Any) -> tuple[dict[str, Any], int]:

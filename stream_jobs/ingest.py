@@ -104,7 +104,7 @@ class Ingest:
         st = self.stats
         st.messages += len(messages)
         st.spans += result.spans
-        st.calls += len(result.calls)
+        st.calls += result.call_count
         st.rejected += len(result.dead_letters)
         st.non_llm += result.non_llm_spans
         return result

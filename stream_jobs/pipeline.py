@@ -20,6 +20,7 @@ from llmpulse.schemas.content import is_content_key
 from llmpulse.schemas.record import CallRecord, DeadLetter
 from llmpulse.stream_jobs.decode import DecodeError, attributes, decode_request
 from llmpulse.stream_jobs.extract import extract, is_llm
+from llmpulse.stream_jobs.fastpath import Fed, NativeScanner, native_available, read_block
 from llmpulse.stream_jobs.normalise import Limits, Rejection, normalise_span
 from llmpulse.stream_jobs.pricing import PriceCatalogue
 
@@ -41,14 +42,28 @@ class Message:
 
 @dataclass
 class BatchResult:
-    """What a batch produced; ``token`` identifies the batch for idempotent inserts."""
+    """What a batch produced; ``token`` identifies the batch for idempotent inserts.
+
+    Calls settled by the compiled path are in ``native_block`` (a ClickHouse Native
+    block of ``native_rows`` rows), the rest in ``calls``; :meth:`records` has both.
+    """
 
     calls: list[CallRecord] = field(default_factory=list)
+    native_block: bytes = b""
+    native_rows: int = 0
     dead_letters: list[DeadLetter] = field(default_factory=list)
     batches: list[tuple[Any, ...]] = field(default_factory=list)
     spans: int = 0
     non_llm_spans: int = 0
     sources: list[tuple[str, int, int]] = field(default_factory=list)
+
+    @property
+    def call_count(self) -> int:
+        return len(self.calls) + self.native_rows
+
+    def records(self) -> list[CallRecord]:
+        """Every call of the batch as a CallRecord (the Native block read back)."""
+        return read_block(self.native_block) + self.calls
 
     @property
     def token(self) -> str:
@@ -60,7 +75,11 @@ class BatchResult:
 
 
 class Pipeline:
-    """Decode, keep LLM spans, validate, normalise and price a batch of messages."""
+    """Decode, keep LLM spans, validate, normalise and price a batch of messages.
+
+    ``native`` picks the compiled path (default: when it is built); without it
+    every span takes the Python reference path, with the same results.
+    """
 
     def __init__(
         self,
@@ -68,11 +87,21 @@ class Pipeline:
         limits: Limits | None = None,
         max_message_bytes: int = 8 * 1024 * 1024,
         clock_ns: Callable[[], int] = time.time_ns,
+        native: bool | None = None,
     ) -> None:
         self.catalogue = catalogue or PriceCatalogue.load()
         self.limits = limits or Limits()
         self.max_message_bytes = max_message_bytes
         self.clock_ns = clock_ns
+        if native is None:
+            native = native_available()
+        self.native = (
+            NativeScanner(
+                self.catalogue, self.limits.max_tokens_per_call, self.limits.max_attribute_chars
+            )
+            if native
+            else None
+        )
 
     def process(self, messages: Sequence[Message]) -> BatchResult:
         """Process messages in order; never raises on their content."""
@@ -83,12 +112,14 @@ class Pipeline:
             try:
                 self._process_message(msg, now_ns, result)
             except Exception as exc:  # a bug must not stall the partition
-                log.exception("internal error on %s/%d@%d", msg.topic, msg.partition, msg.offset)
+                log.exception("internal error on %s/%d@%d", *_where(msg))
                 result.dead_letters.append(
                     _dead(
                         msg, -1, "normalise", "internal_error", repr(exc)[:500], payload=msg.value
                     )
                 )
+        if self.native is not None:
+            result.native_block, result.native_rows = self.native.take_block()
         return result
 
     def _process_message(self, msg: Message, now_ns: int, result: BatchResult) -> None:
@@ -107,73 +138,126 @@ class Pipeline:
             )
             counts[3] = 1
         else:
-            try:
-                req = decode_request(value)
-            except DecodeError as exc:
-                result.dead_letters.append(
-                    _dead(msg, -1, "decode", "malformed_protobuf", str(exc)[:500], payload=value)
-                )
-                counts[3] = 1
+            fed = self._feed_native(msg, value, now_ns)
+            if isinstance(fed, Fed):
+                counts[:] = [fed.spans, fed.llm, fed.non_llm, 0, fed.unpriced]
+                if fed.slow:
+                    slow = dict(fed.slow)
+                    self._process_request(msg, decode_request(value), now_ns, result, counts, slow)
             else:
-                self._process_request(msg, req, now_ns, result, counts)
+                try:
+                    req = decode_request(value)
+                except DecodeError as exc:
+                    result.dead_letters.append(
+                        _dead(
+                            msg, -1, "decode", "malformed_protobuf", str(exc)[:500], payload=value
+                        )
+                    )
+                    counts[3] = 1
+                else:
+                    self._process_request(msg, req, now_ns, result, counts)
         result.spans += counts[0]
         result.non_llm_spans += counts[2]
         result.batches.append(
             (msg.topic, msg.partition, msg.offset, len(value), *counts, datetime.now(UTC))
         )
 
+    def _feed_native(self, msg: Message, value: bytes, now_ns: int) -> Fed | str | None:
+        if self.native is None:
+            return None
+        lim = self.limits
+        fed = self.native.feed(
+            value,
+            msg.partition,
+            msg.offset,
+            now_ns + lim.max_future_skew_s * 1e9,
+            now_ns - lim.max_age_days * 86400e9,
+        )
+        if isinstance(fed, str):
+            log.debug("%s/%d@%d left to the Python path: %s", *_where(msg), fed)
+        return fed
+
     def _process_request(
-        self, msg: Message, req: Any, now_ns: int, result: BatchResult, counts: list[int]
+        self,
+        msg: Message,
+        req: Any,
+        now_ns: int,
+        result: BatchResult,
+        counts: list[int],
+        only: dict[int, bool] | None = None,
     ) -> None:
+        """Every span of the request, or ``only`` those (index -> duplicate) the
+        compiled path left over (it counted the spans already)."""
         seen: set[bytes] = set()
         index = -1
-        calls = result.calls
         for rs in req.resource_spans:
-            resource, _ = extract(rs.resource.attributes)
-            resource.pop("oi_kind", None)
+            resource: dict[str, Any] | None = None
             for ss in rs.scope_spans:
                 for span in ss.spans:
                     index += 1
-                    counts[0] += 1
+                    if only is not None and index not in only:
+                        continue
+                    if resource is None:
+                        resource, _ = extract(rs.resource.attributes)
+                        resource.pop("oi_kind", None)
                     fields, flags = extract(span.attributes)
-                    if not is_llm(fields, flags):
-                        counts[2] += 1
-                        continue
-                    counts[1] += 1
-                    merged = {**resource, **fields} if resource else fields
-                    try:
+                    if only is None:
+                        counts[0] += 1
+                        if not is_llm(fields, flags):
+                            counts[2] += 1
+                            continue
+                        counts[1] += 1
                         key = span.trace_id + span.span_id
-                        if key in seen:
-                            raise Rejection("duplicate_span", "span id repeated in the message")
+                        duplicate = key in seen
                         seen.add(key)
-                        record = normalise_span(
-                            span,
-                            merged,
-                            flags,
-                            self.catalogue,
-                            now_ns,
-                            self.limits,
-                            (msg.partition, msg.offset),
-                        )
-                    except Rejection as rej:
-                        counts[3] += 1
-                        result.dead_letters.append(_span_dead(msg, index, rej, span, merged))
-                        continue
-                    except Exception as exc:
-                        log.exception(
-                            "internal error normalising span %d of %s/%d@%d",
-                            index,
-                            msg.topic,
-                            msg.partition,
-                            msg.offset,
-                        )
-                        counts[3] += 1
-                        bug = Rejection("internal_error", repr(exc)[:500], "normalise")
-                        result.dead_letters.append(_span_dead(msg, index, bug, span, merged))
-                        continue
-                    if record.price_status != "ok":
-                        counts[4] += 1
-                    calls.append(record)
+                    else:
+                        duplicate = only[index]
+                    merged = {**resource, **fields} if resource else fields
+                    self._one_span(
+                        msg, index, span, merged, flags, duplicate, now_ns, result, counts
+                    )
+
+    def _one_span(
+        self,
+        msg: Message,
+        index: int,
+        span: Any,
+        merged: dict[str, Any],
+        flags: int,
+        duplicate: bool,
+        now_ns: int,
+        result: BatchResult,
+        counts: list[int],
+    ) -> None:
+        try:
+            if duplicate:
+                raise Rejection("duplicate_span", "span id repeated in the message")
+            record = normalise_span(
+                span,
+                merged,
+                flags,
+                self.catalogue,
+                now_ns,
+                self.limits,
+                (msg.partition, msg.offset),
+            )
+        except Rejection as rej:
+            counts[3] += 1
+            result.dead_letters.append(_span_dead(msg, index, rej, span, merged))
+            return
+        except Exception as exc:
+            log.exception("internal error normalising span %d of %s/%d@%d", index, *_where(msg))
+            counts[3] += 1
+            bug = Rejection("internal_error", repr(exc)[:500], "normalise")
+            result.dead_letters.append(_span_dead(msg, index, bug, span, merged))
+            return
+        if record.price_status != "ok":
+            counts[4] += 1
+        result.calls.append(record)
+
+
+def _where(msg: Message) -> tuple[str, int, int]:
+    return msg.topic, msg.partition, msg.offset
 
 
 def _dead(

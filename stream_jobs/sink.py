@@ -49,6 +49,14 @@ class ClickHouseSink:
         token = result.token
         try:
             self._insert("llm_calls", result.calls, CALL_COLUMNS, f"{token}:calls")
+            if result.native_rows:
+                self.client.raw_insert(
+                    f"{self.database}.llm_calls",
+                    list(CALL_COLUMNS),
+                    insert_block=result.native_block,
+                    fmt="Native",
+                    settings={"insert_deduplication_token": f"{token}:calls-native"},
+                )
             self._insert("dead_letters", result.dead_letters, DEAD_LETTER_COLUMNS, f"{token}:dead")
             self._insert("ingest_batches", result.batches, BATCH_COLUMNS, f"{token}:batches")
         except Exception as exc:

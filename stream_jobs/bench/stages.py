@@ -49,7 +49,7 @@ def stage_rates(payloads: list[bytes], spans: int) -> dict[str, float]:
         "decode_spans_per_s": spans / decode,
         "normalise_price_spans_per_s": spans / max(process - decode, 1e-9),
         "decode_normalise_price_spans_per_s": spans / process,
-        "insert_rows_per_s": len(result.calls) / insert,
+        "insert_rows_per_s": result.call_count / insert,
         "analytics_refresh_s": analytics,
         "ceiling_spans_per_s": spans / (process + insert),
     }

@@ -72,7 +72,7 @@ def test_writing_the_same_batch_twice_counts_once(chdb_client: Any, database: st
     sink.write(pipe.process([Message("t", 0, 0, payload)]))  # other batch, same spans
     assert _totals(chdb_client, database) == once
     assert once[0] == 3 and once[2] == 1
-    assert once[1] == Decimal(sum(c.cost_pico for c in first.calls)) / 10**12
+    assert once[1] == Decimal(sum(c.cost_pico for c in first.records())) / 10**12
 
 
 def test_sink_failure_says_retry_later(chdb_client: Any) -> None:

@@ -43,7 +43,7 @@ keys = st.sampled_from(
 def test_random_attributes_end_as_a_call_or_a_reason(spans: list[dict]) -> None:
     """Every LLM-looking span is stored or rejected with a reason; nothing raises."""
     res = PIPE.process([Message("t", 0, 0, otlp.request([otlp.span(a) for a in spans]))])
-    stored = len(res.calls) + len(res.dead_letters) + res.non_llm_spans
+    stored = res.call_count + len(res.dead_letters) + res.non_llm_spans
     assert stored == len(spans)
     assert all(d.reason != "internal_error" for d in res.dead_letters)
 

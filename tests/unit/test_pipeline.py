@@ -14,9 +14,11 @@ from tests import otlp
 NOW = time.time_ns()
 
 
-@pytest.fixture(scope="module")
-def pipe() -> Pipeline:
-    return Pipeline(max_message_bytes=200_000, clock_ns=lambda: NOW)
+@pytest.fixture(scope="module", params=["native", "python"])
+def pipe(request: pytest.FixtureRequest) -> Pipeline:
+    """Every test runs on the compiled path and on the Python reference path."""
+    native = request.param == "native"
+    return Pipeline(max_message_bytes=200_000, clock_ns=lambda: NOW, native=native)
 
 
 def run(pipe: Pipeline, *payloads: bytes):
@@ -67,7 +69,7 @@ def test_every_convention_yields_the_same_priced_record(pipe: Pipeline, conventi
     """The same call in four conventions: same provider, model, tokens and cost."""
     res = run(pipe, otlp.request([otlp.span(CONVENTIONS[convention])]))
     assert res.dead_letters == []
-    (rec,) = res.calls
+    (rec,) = res.records()
     assert rec.convention == convention
     assert (rec.provider, rec.response_model) == ("anthropic", "claude-sonnet-4-20250514")
     assert (rec.input_tokens, rec.output_tokens, rec.cache_read_tokens) == (5000, 400, 3000)
@@ -99,7 +101,7 @@ def test_context_attributes_fill_the_business_dimensions(pipe: Pipeline) -> None
             [otlp.span(attrs, error=True)], "checkout", **{"deployment.environment.name": "prod"}
         ),
     )
-    (rec,) = res.calls
+    (rec,) = res.records()
     assert (rec.transaction_id, rec.team, rec.feature, rec.risk_tier) == (
         "order-1",
         "payments",
@@ -118,13 +120,13 @@ def test_transaction_defaults_to_the_trace(pipe: Pipeline) -> None:
     """Without a transaction context the trace id groups the calls."""
     tid = os.urandom(16)
     res = run(pipe, otlp.request([otlp.span(otlp.gen_ai(), trace_id=tid)]))
-    assert res.calls[0].transaction_id == tid.hex()
+    assert res.records()[0].transaction_id == tid.hex()
 
 
 def test_unknown_model_is_stored_flagged_not_silently_free(pipe: Pipeline) -> None:
     """A model missing from the catalogue is kept, marked unknown_model, and counted."""
     res = run(pipe, otlp.request([otlp.span(otlp.gen_ai("acme-llm-7b"))]))
-    (rec,) = res.calls
+    (rec,) = res.records()
     assert (rec.price_status, rec.price_version, rec.cost_pico) == ("unknown_model", "", 0)
     assert res.batches[0][8] == 1  # unpriced column of ingest_batches
 
@@ -133,7 +135,7 @@ def test_non_llm_spans_are_skipped_and_counted(pipe: Pipeline) -> None:
     """HTTP and DB spans are not LLM calls: counted, neither stored nor rejected."""
     spans = [otlp.span({"http.request.method": "GET"}), otlp.span(otlp.gen_ai())]
     res = run(pipe, otlp.request(spans))
-    assert (len(res.calls), len(res.dead_letters), res.non_llm_spans, res.spans) == (1, 0, 1, 2)
+    assert (len(res.records()), len(res.dead_letters), res.non_llm_spans, res.spans) == (1, 0, 1, 2)
 
 
 BAD = [
@@ -154,7 +156,7 @@ def test_bad_spans_are_rejected_with_their_reason(pipe: Pipeline, reason: str, a
     res = run(pipe, otlp.request([otlp.span(attrs), otlp.span(otlp.gen_ai())]))
     assert [d.reason for d in res.dead_letters] == [reason]
     assert reason in REJECT_REASONS
-    assert len(res.calls) == 1
+    assert len(res.records()) == 1
     dead = res.dead_letters[0]
     assert (dead.stage, dead.span_index) == ("validate", 0)
     assert dead.detail and dead.payload
@@ -180,7 +182,7 @@ def test_clock_problems_are_rejected(
 def test_small_clock_skew_is_accepted(pipe: Pipeline) -> None:
     """A span a few minutes ahead of the worker's clock is ordinary skew: kept."""
     res = run(pipe, otlp.request([otlp.span(otlp.gen_ai(), start_ns=NOW + 120 * 10**9)]))
-    assert len(res.calls) == 1 and not res.dead_letters
+    assert len(res.records()) == 1 and not res.dead_letters
 
 
 def test_duplicate_span_in_one_message_is_rejected_once(pipe: Pipeline) -> None:
@@ -188,7 +190,7 @@ def test_duplicate_span_in_one_message_is_rejected_once(pipe: Pipeline) -> None:
     tid, sid = os.urandom(16), os.urandom(8)
     spans = [otlp.span(otlp.gen_ai(), trace_id=tid, span_id=sid) for _ in range(2)]
     res = run(pipe, otlp.request(spans))
-    assert len(res.calls) == 1
+    assert len(res.records()) == 1
     assert [d.reason for d in res.dead_letters] == ["duplicate_span"]
 
 
@@ -204,7 +206,7 @@ def test_malformed_and_oversized_messages_are_rejected_whole(pipe: Pipeline) -> 
     ]
     assert res.dead_letters[0].payload == garbage
     assert res.dead_letters[1].payload_size == len(big)
-    assert len(res.calls) == 1
+    assert len(res.records()) == 1
     assert [b[2] for b in res.batches] == [0, 1, 2]  # every message is accounted for
 
 

@@ -1,0 +1,177 @@
+//! One pass over a KeyValue list into record fields, as `stream_jobs/extract.py`
+//! does: each key is looked up once in the table that Python hands over
+//! (key -> convention flags, [(field, precedence rank)]), the best rank wins and
+//! the first of equal ranks wins.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use crate::proto::{utf8, validate, Bail, Field, Reader, Res, Schema};
+
+/// The fields Python's `conventions.FIELDS` fills, plus the OpenInference span kind.
+pub const FIELD_NAMES: [&str; 21] = [
+    "provider",
+    "operation",
+    "request_model",
+    "response_model",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_creation_tokens",
+    "reasoning_tokens",
+    "finish_reasons",
+    "error_type",
+    "ttft_ms",
+    "ttft_s",
+    "retry_attempt",
+    "transaction_id",
+    "risk_tier",
+    "team",
+    "feature",
+    "environment",
+    "service_name",
+    "oi_kind",
+];
+pub const N_FIELDS: usize = FIELD_NAMES.len();
+pub const OI_KIND: usize = 20;
+
+/// An attribute value as far as the fast path needs to know it.
+#[derive(Clone, Copy)]
+pub enum Val<'a> {
+    Empty,
+    Str(&'a str),
+    Int(i64),
+    Double(f64),
+    Bool,
+    Array(&'a [u8]),
+    Other, // bytes or a key-value list
+}
+
+/// FNV-1a: attribute keys are short, and SipHash shows up in profiles.
+#[derive(Default)]
+pub struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
+
+/// What one attribute key means: convention flags and the fields it fills.
+pub struct Entry {
+    pub flags: u32,
+    pub targets: Vec<(usize, u8)>,
+}
+
+pub type Table = FastMap<Box<[u8]>, Entry>;
+
+/// The fields found in one attribute list: (rank, value) per field.
+pub struct Fields<'a> {
+    pub slots: [Option<(u8, Val<'a>)>; N_FIELDS],
+    pub flags: u32,
+}
+
+impl<'a> Fields<'a> {
+    pub fn new() -> Self {
+        Fields { slots: [None; N_FIELDS], flags: 0 }
+    }
+
+    pub fn get(&self, field: usize) -> Option<Val<'a>> {
+        self.slots[field].map(|(_, v)| v)
+    }
+}
+
+pub fn any_value(buf: &[u8]) -> Res<Val<'_>> {
+    let mut r = Reader::new(buf);
+    let mut out = Val::Empty;
+    let mut known = 0;
+    while let Some((number, field)) = r.next()? {
+        let v = match (number, field) {
+            (1, Field::Len(b)) => Val::Str(utf8(b)?),
+            (2, Field::Varint(_)) => Val::Bool,
+            (3, Field::Varint(x)) => Val::Int(x as i64),
+            (4, Field::Fixed64(x)) => Val::Double(f64::from_bits(x)),
+            (5, Field::Len(b)) => {
+                validate(b, Schema::ArrayValue, 1)?;
+                Val::Array(b)
+            }
+            (6, Field::Len(b)) => {
+                validate(b, Schema::KvList, 1)?;
+                Val::Other
+            }
+            (7, Field::Len(_)) => Val::Other,
+            (1..=7, _) => return Err(Bail("unexpected wire type in AnyValue")),
+            _ => continue,
+        };
+        known += 1;
+        if known > 1 {
+            return Err(Bail("AnyValue with more than one value"));
+        }
+        out = v;
+    }
+    Ok(out)
+}
+
+/// Read one KeyValue into `fields` if its key is in the table.
+pub fn key_value<'a>(buf: &'a [u8], table: &Table, fields: &mut Fields<'a>) -> Res<()> {
+    let mut r = Reader::new(buf);
+    let mut key: &[u8] = b"";
+    let mut value: Option<&'a [u8]> = None;
+    while let Some((number, field)) = r.next()? {
+        match (number, field) {
+            (1, Field::Len(b)) => key = b,
+            (2, Field::Len(b)) => {
+                if value.replace(b).is_some() {
+                    return Err(Bail("KeyValue with two values"));
+                }
+            }
+            (1 | 2, _) => return Err(Bail("unexpected wire type in KeyValue")),
+            _ => {}
+        }
+    }
+    utf8(key)?;
+    let Some(entry) = table.get(key) else {
+        if let Some(v) = value {
+            validate(v, Schema::AnyValue, 1)?;
+        }
+        return Ok(());
+    };
+    fields.flags |= entry.flags;
+    let v = match value {
+        Some(b) => any_value(b)?,
+        None => Val::Empty,
+    };
+    for &(field, rank) in &entry.targets {
+        match fields.slots[field] {
+            Some((have, _)) if have <= rank => {}
+            _ => fields.slots[field] = Some((rank, v)),
+        }
+    }
+    Ok(())
+}
+
+/// The strings of an ArrayValue, or None if any element is not a string.
+pub fn string_array(buf: &[u8]) -> Res<Option<Vec<&str>>> {
+    let mut r = Reader::new(buf);
+    let mut out = Vec::new();
+    while let Some((number, field)) = r.next()? {
+        match (number, field) {
+            (1, Field::Len(b)) => match any_value(b)? {
+                Val::Str(s) => out.push(s),
+                _ => return Ok(None),
+            },
+            (1, _) => return Err(Bail("unexpected wire type in ArrayValue")),
+            _ => {}
+        }
+    }
+    Ok(Some(out))
+}

@@ -1,0 +1,363 @@
+//! `llmpulse.stream_jobs._native`: OTLP trace requests straight to priced rows.
+//!
+//! `Scanner.feed` walks one serialized `ExportTraceServiceRequest`, keeps the
+//! LLM spans, validates, normalises and prices the common case, and appends the
+//! rows to a ClickHouse Native block (`Scanner.take_block`). Spans it does not
+//! settle itself (rejections, unusual values, duplicates) come back as indices
+//! for the Python reference path; a message it cannot read exactly as upb would
+//! comes back as None, and Python takes the whole message.
+
+mod block;
+mod extract;
+mod proto;
+mod span;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use std::collections::HashSet;
+
+use block::Block;
+use extract::{key_value, Entry, FastMap, Fields, Table, FIELD_NAMES, OI_KIND};
+use proto::{validate, Bail, Field, Reader, Res, Schema};
+use span::{is_llm, normalise, Catalogue, Derived, Limits, Merged, SpanCore};
+
+const CACHE_MAX: usize = 100_000;
+
+/// Python callables for prices and provider names, with caches in front.
+struct PyCatalogue<'py> {
+    py: Python<'py>,
+    price_fn: &'py Py<PyAny>,
+    provider_fn: &'py Py<PyAny>,
+    prices: &'py mut FastMap<(String, i64), Option<([i64; 5], String)>>,
+    providers: &'py mut FastMap<String, String>,
+}
+
+impl Catalogue for PyCatalogue<'_> {
+    fn price(&mut self, model: &str, day: i64) -> Res<Option<([i64; 5], String)>> {
+        let key = (model.to_string(), day);
+        if let Some(hit) = self.prices.get(&key) {
+            return Ok(hit.clone());
+        }
+        let got = self
+            .price_fn
+            .call1(self.py, (model, day))
+            .and_then(|v| v.extract::<Option<([i64; 5], String)>>(self.py))
+            .map_err(|_| Bail("price lookup raised"))?;
+        if self.prices.len() < CACHE_MAX {
+            self.prices.insert(key, got.clone());
+        }
+        Ok(got)
+    }
+
+    fn provider(&mut self, name: &str) -> Res<String> {
+        if let Some(hit) = self.providers.get(name) {
+            return Ok(hit.clone());
+        }
+        let got = self
+            .provider_fn
+            .call1(self.py, (name,))
+            .and_then(|v| v.extract::<String>(self.py))
+            .map_err(|_| Bail("provider lookup raised"))?;
+        if self.providers.len() < CACHE_MAX {
+            self.providers.insert(name.to_string(), got.clone());
+        }
+        Ok(got)
+    }
+}
+
+/// Counts of one message, and the spans left to the Python path.
+#[derive(Default)]
+struct Fed {
+    spans: u32,
+    llm: u32,
+    non_llm: u32,
+    unpriced: u32,
+    slow: Vec<(u32, bool)>, // (span index in the message, duplicate of an earlier span)
+}
+
+/// Reads messages into one Native block of llm_calls rows.
+#[pyclass(module = "llmpulse.stream_jobs._native")]
+struct Scanner {
+    table: Table,
+    max_tokens: i64,
+    max_chars: usize,
+    price_fn: Py<PyAny>,
+    provider_fn: Py<PyAny>,
+    prices: FastMap<(String, i64), Option<([i64; 5], String)>>,
+    providers: FastMap<String, String>,
+    block: Block,
+}
+
+#[pymethods]
+impl Scanner {
+    /// `table`: attribute key -> (flags, [(field name, rank)]); `price(model, day)`
+    /// -> ((5 pico rates), version) or None; `provider(name)` -> canonical name.
+    #[new]
+    fn new(
+        table: &Bound<'_, PyDict>,
+        max_tokens: i64,
+        max_chars: usize,
+        price: Py<PyAny>,
+        provider: Py<PyAny>,
+    ) -> PyResult<Self> {
+        let mut t = Table::default();
+        for (key, value) in table.iter() {
+            let key: String = key.extract()?;
+            let (flags, targets): (u32, Vec<(String, u8)>) = value.extract()?;
+            let mut resolved = Vec::with_capacity(targets.len());
+            for (name, rank) in targets {
+                let idx = FIELD_NAMES.iter().position(|n| *n == name).ok_or_else(|| {
+                    pyo3::exceptions::PyValueError::new_err(format!("unknown field {name:?}"))
+                })?;
+                resolved.push((idx, rank));
+            }
+            t.insert(key.into_bytes().into_boxed_slice(), Entry { flags, targets: resolved });
+        }
+        Ok(Scanner {
+            table: t,
+            max_tokens,
+            max_chars,
+            price_fn: price,
+            provider_fn: provider,
+            prices: FastMap::default(),
+            providers: FastMap::default(),
+            block: Block::default(),
+        })
+    }
+
+    /// Read one message. Returns (spans, llm, non_llm, unpriced, [(index, dup)]),
+    /// or a str saying why the Python path must read the whole message.
+    #[allow(clippy::too_many_arguments)]
+    fn feed<'py>(
+        &mut self,
+        py: Python<'py>,
+        payload: &[u8],
+        partition: i32,
+        offset: i64,
+        future_ns: f64,
+        ancient_ns: f64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let mark = self.block.mark();
+        let limits = Limits {
+            max_tokens: self.max_tokens,
+            max_chars: self.max_chars,
+            future_ns,
+            ancient_ns,
+        };
+        let mut cat = PyCatalogue {
+            py,
+            price_fn: &self.price_fn,
+            provider_fn: &self.provider_fn,
+            prices: &mut self.prices,
+            providers: &mut self.providers,
+        };
+        let mut fed = Fed::default();
+        let outcome = request(
+            payload,
+            &self.table,
+            &limits,
+            &mut cat,
+            &mut self.block,
+            (partition, offset),
+            &mut fed,
+        );
+        if let Err(Bail(why)) = outcome {
+            self.block.reset_to(&mark);
+            return Ok(why.into_pyobject(py)?.into_any());
+        }
+        let slow = PyList::new(py, fed.slow)?;
+        Ok(PyTuple::new(
+            py,
+            [
+                fed.spans.into_pyobject(py)?.into_any(),
+                fed.llm.into_pyobject(py)?.into_any(),
+                fed.non_llm.into_pyobject(py)?.into_any(),
+                fed.unpriced.into_pyobject(py)?.into_any(),
+                slow.into_any(),
+            ],
+        )?
+        .into_any())
+    }
+
+    /// Rows read so far.
+    fn rows(&self) -> usize {
+        self.block.rows()
+    }
+
+    /// (Native block bytes, rows) of everything fed since the last call.
+    fn take_block<'py>(&mut self, py: Python<'py>) -> (Bound<'py, PyBytes>, usize) {
+        let rows = self.block.rows();
+        let bytes = self.block.take();
+        (PyBytes::new(py, &bytes), rows)
+    }
+}
+
+fn request(
+    buf: &[u8],
+    table: &Table,
+    lim: &Limits,
+    cat: &mut dyn Catalogue,
+    block: &mut Block,
+    source: (i32, i64),
+    fed: &mut Fed,
+) -> Res<()> {
+    let mut seen: HashSet<Vec<u8>> = HashSet::new();
+    let mut r = Reader::new(buf);
+    while let Some((number, field)) = r.next()? {
+        match (number, field) {
+            (1, Field::Len(rs)) => resource_spans(rs, table, lim, cat, block, source, fed, &mut seen)?,
+            (1, _) => return Err(Bail("unexpected wire type in the request")),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn resource_spans(
+    buf: &[u8],
+    table: &Table,
+    lim: &Limits,
+    cat: &mut dyn Catalogue,
+    block: &mut Block,
+    source: (i32, i64),
+    fed: &mut Fed,
+    seen: &mut HashSet<Vec<u8>>,
+) -> Res<()> {
+    // The resource comes first in practice, but the wire does not promise it.
+    let mut resource: Option<&[u8]> = None;
+    let mut scopes: Vec<&[u8]> = Vec::new();
+    let mut r = Reader::new(buf);
+    while let Some((number, field)) = r.next()? {
+        match (number, field) {
+            (1, Field::Len(b)) => {
+                if resource.replace(b).is_some() {
+                    return Err(Bail("resource given twice (merged by protobuf)"));
+                }
+            }
+            (2, Field::Len(b)) => scopes.push(b),
+            (3, Field::Len(b)) => {
+                proto::utf8(b)?;
+            }
+            (1..=3, _) => return Err(Bail("unexpected wire type in ResourceSpans")),
+            _ => {}
+        }
+    }
+    let mut res = Fields::new();
+    if let Some(b) = resource {
+        let mut r = Reader::new(b);
+        while let Some((number, field)) = r.next()? {
+            match (number, field) {
+                (1, Field::Len(kv)) => key_value(kv, table, &mut res)?,
+                (1, _) | (2, Field::Len(_)) => return Err(Bail("unexpected wire type in Resource")),
+                _ => {}
+            }
+        }
+    }
+    res.slots[OI_KIND] = None;
+    for scope in scopes {
+        let mut r = Reader::new(scope);
+        while let Some((number, field)) = r.next()? {
+            match (number, field) {
+                (1, Field::Len(b)) => validate(b, Schema::Scope, 1)?,
+                (2, Field::Len(b)) => one_span(b, table, lim, cat, block, source, fed, seen, &res)?,
+                (3, Field::Len(b)) => {
+                    proto::utf8(b)?;
+                }
+                (1..=3, _) => return Err(Bail("unexpected wire type in ScopeSpans")),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn one_span(
+    buf: &[u8],
+    table: &Table,
+    lim: &Limits,
+    cat: &mut dyn Catalogue,
+    block: &mut Block,
+    source: (i32, i64),
+    fed: &mut Fed,
+    seen: &mut HashSet<Vec<u8>>,
+    resource: &Fields,
+) -> Res<()> {
+    let index = fed.spans;
+    fed.spans += 1;
+    let mut core = SpanCore {
+        trace_id: b"",
+        span_id: b"",
+        parent_span_id: b"",
+        start_ns: 0,
+        end_ns: 0,
+        status_code: 0,
+    };
+    let mut fields = Fields::new();
+    let mut status_seen = false;
+    let mut r = Reader::new(buf);
+    while let Some((number, field)) = r.next()? {
+        match (number, field) {
+            (1, Field::Len(b)) => core.trace_id = b,
+            (2, Field::Len(b)) => core.span_id = b,
+            (3 | 5, Field::Len(b)) => {
+                proto::utf8(b)?;
+            }
+            (4, Field::Len(b)) => core.parent_span_id = b,
+            (6 | 10 | 12 | 14, Field::Varint(_)) => {}
+            (7, Field::Fixed64(t)) => core.start_ns = t,
+            (8, Field::Fixed64(t)) => core.end_ns = t,
+            (9, Field::Len(kv)) => key_value(kv, table, &mut fields)?,
+            (11, Field::Len(b)) => validate(b, Schema::Event, 1)?,
+            (13, Field::Len(b)) => validate(b, Schema::Link, 1)?,
+            (15, Field::Len(b)) => {
+                if status_seen {
+                    return Err(Bail("status given twice (merged by protobuf)"));
+                }
+                status_seen = true;
+                validate(b, Schema::Status, 1)?;
+                let mut s = Reader::new(b);
+                while let Some((n, f)) = s.next()? {
+                    if let (3, Field::Varint(code)) = (n, f) {
+                        core.status_code = code;
+                    }
+                }
+            }
+            (16, Field::Fixed32) => {}
+            (1..=16, _) => return Err(Bail("unexpected wire type in Span")),
+            _ => {}
+        }
+    }
+    if !is_llm(&fields) {
+        fed.non_llm += 1;
+        return Ok(());
+    }
+    fed.llm += 1;
+    let mut key = Vec::with_capacity(core.trace_id.len() + core.span_id.len());
+    key.extend_from_slice(core.trace_id);
+    key.extend_from_slice(core.span_id);
+    if !seen.insert(key) {
+        fed.slow.push((index, true));
+        return Ok(());
+    }
+    let merged = Merged { span: &fields, resource };
+    let mut derived = Derived { provider: String::new(), operation: String::new(), version: None };
+    match normalise(&core, &merged, fields.flags, lim, cat, &mut derived, source)? {
+        Some(row) => {
+            if row.priced.is_none() {
+                fed.unpriced += 1;
+            }
+            block.push(&row);
+        }
+        None => fed.slow.push((index, false)),
+    }
+    Ok(())
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Scanner>()?;
+    m.add("FIELDS", PyTuple::new(m.py(), FIELD_NAMES)?)?;
+    Ok(())
+}

@@ -1,0 +1,292 @@
+//! Validate, normalise and price one LLM span: the common case of
+//! `stream_jobs/normalise.py`, with the same results bit for bit.
+//!
+//! Whatever is not the common case (a rejection, a value of an unusual type,
+//! non-ASCII operation names, numbers at the edge of a limit) returns `None`:
+//! the span is "slow" and the Python reference path handles it, so every
+//! rejection reason and detail comes from one place.
+
+use crate::block::{Row, Text};
+use crate::extract::{string_array, Fields, Val};
+use crate::proto::Res;
+
+pub const PROVIDER: usize = 0;
+pub const OPERATION: usize = 1;
+pub const REQUEST_MODEL: usize = 2;
+pub const RESPONSE_MODEL: usize = 3;
+pub const TOKENS: usize = 4; // 4..9: input, output, cache read, cache creation, reasoning
+pub const FINISH_REASONS: usize = 9;
+pub const ERROR_TYPE: usize = 10;
+pub const TTFT_MS: usize = 11;
+pub const TTFT_S: usize = 12;
+pub const RETRY: usize = 13;
+pub const TRANSACTION: usize = 14;
+pub const DIMS: [usize; 5] = [19, 18, 16, 17, 15]; // service, environment, team, feature, risk tier
+
+pub const F_LLM: u32 = 1;
+pub const F_OPENINFERENCE: u32 = 2;
+pub const F_OPENLIT: u32 = 4;
+pub const F_GENAI: u32 = 8;
+pub const F_GENAI_OLD: u32 = 16;
+
+const NS_PER_DAY: u64 = 86_400 * 1_000_000_000;
+const STATUS_ERROR: u64 = 2;
+
+/// The validator's limits, as Python's `normalise.Limits` (times already in ns).
+pub struct Limits {
+    pub max_tokens: i64,
+    pub max_chars: usize,
+    pub future_ns: f64,  // reject starts after this (now + skew)
+    pub ancient_ns: f64, // reject starts before this (now - max age)
+}
+
+/// A span's own fields over its resource's (span wins, as `{**resource, **span}`).
+pub struct Merged<'r, 'a> {
+    pub span: &'r Fields<'a>,
+    pub resource: &'r Fields<'a>,
+}
+
+impl<'a> Merged<'_, 'a> {
+    fn get(&self, field: usize) -> Option<Val<'a>> {
+        self.span.get(field).or_else(|| self.resource.get(field))
+    }
+}
+
+/// The span's own wire fields that normalising needs.
+pub struct SpanCore<'a> {
+    pub trace_id: &'a [u8],
+    pub span_id: &'a [u8],
+    pub parent_span_id: &'a [u8],
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub status_code: u64,
+}
+
+/// Prices and canonical provider names, looked up in Python and cached.
+pub trait Catalogue {
+    /// (rates in pico-dollars per token, version) of `model` on `day`, if known.
+    fn price(&mut self, model: &str, day: i64) -> Res<Option<([i64; 5], String)>>;
+    fn provider(&mut self, name: &str) -> Res<String>;
+}
+
+pub fn is_llm(fields: &Fields) -> bool {
+    fields.flags & F_LLM != 0
+        || matches!(fields.get(crate::extract::OI_KIND), Some(Val::Str("LLM" | "EMBEDDING")))
+}
+
+pub fn convention(flags: u32) -> &'static str {
+    if flags & F_OPENINFERENCE != 0 {
+        "openinference"
+    } else if flags & F_OPENLIT != 0 {
+        "openlit"
+    } else if flags & F_GENAI_OLD != 0 && flags & F_GENAI == 0 {
+        "gen_ai_deprecated"
+    } else {
+        "gen_ai"
+    }
+}
+
+/// `_text`: a string within the limit, `default` when absent or empty; None = slow.
+fn text<'a>(v: Option<Val<'a>>, max_chars: usize, default: &'a str) -> Option<&'a str> {
+    match v {
+        None | Some(Val::Empty) | Some(Val::Str("")) => Some(default),
+        Some(Val::Str(s)) if s.len() <= max_chars || s.chars().count() <= max_chars => Some(s),
+        _ => None,
+    }
+}
+
+/// `_token`: a non-negative integer within the limit; None = slow.
+fn token(v: Option<Val>, max: i64) -> Option<u64> {
+    match v {
+        None | Some(Val::Empty) => Some(0),
+        Some(Val::Int(n)) if (0..=max).contains(&n) => Some(n as u64),
+        _ => None,
+    }
+}
+
+/// `_number`: Ok(None) when absent; Err(()) = slow.
+fn number(v: Option<Val>) -> Result<Option<f64>, ()> {
+    match v {
+        None | Some(Val::Empty) => Ok(None),
+        Some(Val::Int(n)) => Ok(Some(n as f64)),
+        Some(Val::Double(x)) => Ok(Some(x)),
+        _ => Err(()),
+    }
+}
+
+/// The first 32 characters, as Python's `s[:32]`.
+fn first32(s: &str) -> &str {
+    match s.char_indices().nth(32) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+fn finish_reasons(v: Option<Val<'_>>) -> Res<Option<Vec<&str>>> {
+    Ok(match v {
+        None | Some(Val::Empty) => Some(Vec::new()),
+        Some(Val::Str(s)) => Some(vec![first32(s)]),
+        Some(Val::Array(b)) => string_array(b)?
+            .map(|items| items.into_iter().take(8).map(first32).collect()),
+        _ => None,
+    })
+}
+
+fn operation(raw: &str) -> Option<String> {
+    if !raw.is_ascii() {
+        return None;
+    }
+    let low = raw.to_ascii_lowercase();
+    Some(match low.as_str() {
+        "llm" => "chat".to_string(),
+        "embedding" => "embeddings".to_string(),
+        "completion" => "text_completion".to_string(),
+        _ => low,
+    })
+}
+
+/// `start > threshold` exactly, for an integer start and a float threshold.
+fn after(start: u64, threshold: f64) -> bool {
+    (start as i128) > (threshold.floor() as i128)
+}
+
+fn before(start: u64, threshold: f64) -> bool {
+    (start as i128) < (threshold.ceil() as i128)
+}
+
+/// Owned strings a row needs besides those borrowed from the message.
+pub struct Derived {
+    pub provider: String,
+    pub operation: String,
+    pub version: Option<String>,
+}
+
+/// A priced row for an LLM span, or None when the Python path must take it.
+pub fn normalise<'a>(
+    core: &SpanCore<'a>,
+    f: &Merged<'_, 'a>,
+    flags: u32,
+    lim: &Limits,
+    cat: &mut dyn Catalogue,
+    derived: &'a mut Derived,
+    source: (i32, i64),
+) -> Res<Option<Row<'a>>> {
+    if core.trace_id.len() != 16 || core.span_id.len() != 8 || core.end_ns < core.start_ns {
+        return Ok(None);
+    }
+    if !lim.future_ns.is_finite()
+        || !lim.ancient_ns.is_finite()
+        || after(core.start_ns, lim.future_ns)
+        || before(core.start_ns, lim.ancient_ns)
+    {
+        return Ok(None);
+    }
+    let max = lim.max_chars;
+    let (Some(req), Some(resp)) =
+        (text(f.get(REQUEST_MODEL), max, ""), text(f.get(RESPONSE_MODEL), max, ""))
+    else {
+        return Ok(None);
+    };
+    if req.is_empty() && resp.is_empty() {
+        return Ok(None);
+    }
+    let (req, resp) = (if req.is_empty() { resp } else { req }, if resp.is_empty() { req } else { resp });
+
+    let mut tokens = [0u64; 5];
+    for (i, t) in tokens.iter_mut().enumerate() {
+        match token(f.get(TOKENS + i), lim.max_tokens) {
+            Some(n) => *t = n,
+            None => return Ok(None),
+        }
+    }
+    let [inp, out, cache_read, cache_creation, reasoning] = tokens;
+    if cache_read + cache_creation > inp || reasoning > out {
+        return Ok(None);
+    }
+    let ttft = match number(f.get(TTFT_MS)) {
+        Err(()) => return Ok(None),
+        Ok(Some(ms)) => Some(ms),
+        Ok(None) => match number(f.get(TTFT_S)) {
+            Err(()) => return Ok(None),
+            Ok(s) => s.map(|s| s * 1000.0),
+        },
+    };
+    let Some(retry) = token(f.get(RETRY), lim.max_tokens) else { return Ok(None) };
+    let Ok(retry) = u16::try_from(retry) else { return Ok(None) };
+
+    let Some(provider) = text(f.get(PROVIDER), max, "unknown") else { return Ok(None) };
+    let Some(op) = text(f.get(OPERATION), max, "chat").and_then(operation) else {
+        return Ok(None);
+    };
+    let Some(error_type) = text(f.get(ERROR_TYPE), max, "") else { return Ok(None) };
+    let Some(reasons) = finish_reasons(f.get(FINISH_REASONS))? else { return Ok(None) };
+    let tx = match f.get(TRANSACTION) {
+        None | Some(Val::Empty) | Some(Val::Str("")) => Text::TraceHex,
+        v => match text(v, max, "") {
+            Some(t) => Text::Given(t),
+            None => return Ok(None),
+        },
+    };
+    let mut dims = [""; 5];
+    for (d, field) in dims.iter_mut().zip(DIMS) {
+        match text(f.get(field), max, "unknown") {
+            Some(t) => *d = t,
+            None => return Ok(None),
+        }
+    }
+
+    let day = (core.start_ns / NS_PER_DAY) as i64;
+    let price = match cat.price(resp, day)? {
+        Some(p) => Some(p),
+        None => cat.price(req, day)?,
+    };
+    let (cost, savings) = match &price {
+        None => (0i128, 0i128),
+        Some((r, _)) => {
+            let [r_in, r_out, r_cr, r_cc, r_rs] = r.map(i128::from);
+            let [inp, out, cr, cc, rs] = tokens.map(i128::from);
+            (
+                (inp - cr - cc) * r_in + cr * r_cr + cc * r_cc + (out - rs) * r_out + rs * r_rs,
+                cr * (r_in - r_cr),
+            )
+        }
+    };
+    let (Ok(cost), Ok(savings)) = (i64::try_from(cost), i64::try_from(savings)) else {
+        return Ok(None);
+    };
+    let is_error = core.status_code == STATUS_ERROR;
+    let error_type = if is_error && error_type.is_empty() { "error" } else { error_type };
+
+    *derived = Derived {
+        provider: cat.provider(provider)?,
+        operation: op,
+        version: price.map(|(_, v)| v),
+    };
+    let derived: &'a Derived = derived;
+    Ok(Some(Row {
+        trace_id: core.trace_id,
+        span_id: core.span_id,
+        parent_span_id: core.parent_span_id,
+        transaction_id: tx,
+        start_us: (core.start_ns / 1000) as i64,
+        end_us: (core.end_ns / 1000) as i64,
+        dims,
+        provider: &derived.provider,
+        operation: &derived.operation,
+        request_model: req,
+        response_model: resp,
+        tokens,
+        latency_ms: (core.end_ns - core.start_ns) as f64 / 1e6,
+        ttft_ms: ttft,
+        error: is_error,
+        error_type,
+        retry_attempt: retry,
+        finish_reasons: reasons,
+        cost_pico: cost,
+        priced: derived.version.as_deref(),
+        convention: convention(flags),
+        partition: source.0,
+        offset: source.1,
+        savings_pico: savings,
+    }))
+}
