@@ -61,6 +61,7 @@ def create_app(
         autodiscover=False,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=0.5,
+        broker_check_crcs=settings.check_crcs,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         consumer_max_fetch_size=max(settings.max_message_bytes * 2, 16 * 1024 * 1024),

@@ -68,7 +68,7 @@ class NativeScanner:
     def take_block(self) -> tuple[bytes, int]:
         """(Native block, rows) of the messages fed since the last call."""
         block, rows = self._scanner.take_block()
-        return bytes(block), int(rows)
+        return block, int(rows)
 
 
 _FIXED = {

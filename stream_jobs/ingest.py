@@ -44,13 +44,16 @@ class IngestStats:
     non_llm: int = 0
     write_retries: int = 0
     started: float = 0.0
+    process_s: float = 0.0  # time spent decoding, normalising and pricing
+    write_s: float = 0.0  # time spent writing to ClickHouse (retries included)
 
     def line(self) -> str:
         secs = max(time.monotonic() - self.started, 1e-9)
         return (
             f"messages={self.messages} spans={self.spans} calls={self.calls} "
             f"rejected={self.rejected} non_llm={self.non_llm} "
-            f"retries={self.write_retries} rate={self.spans / secs:,.0f} spans/s"
+            f"retries={self.write_retries} rate={self.spans / secs:,.0f} spans/s "
+            f"process={self.process_s:.1f}s write={self.write_s:.1f}s"
         )
 
 
@@ -83,7 +86,9 @@ class Ingest:
     async def handle(self, messages: Sequence[Message]) -> BatchResult:
         """Return once the batch is durable; never raises on message content."""
         loop = asyncio.get_running_loop()
+        t0 = time.monotonic()
         result = await loop.run_in_executor(self.executor, self.pipeline.process, messages)
+        t1 = time.monotonic()
         backoff = 0.5
         while True:
             try:
@@ -95,6 +100,8 @@ class Ingest:
                 log.warning("%s; retrying in %.1fs (offsets not committed)", exc, wait)
                 await asyncio.sleep(wait)
                 backoff = min(backoff * 2, self.max_backoff)
+        self.stats.process_s += t1 - t0
+        self.stats.write_s += time.monotonic() - t1
         if self.send_dead_letter is not None and result.dead_letters:
             pending = [
                 await self.send_dead_letter(dl.reason.encode(), dead_letter_json(dl))

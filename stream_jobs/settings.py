@@ -59,6 +59,9 @@ class WorkerSettings(BaseSettings):
     batch_max_seconds: float = Field(default=1.0, gt=0)
     max_message_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
     session_timeout_s: float = Field(default=30.0, ge=6.0)
+    #: Recompute Kafka record-batch CRCs on fetch (librdkafka's default is off too:
+    #: TCP/TLS guard the bytes, and a damaged OTLP message fails decoding, counted).
+    check_crcs: bool = False
     analytics_interval_s: float = Field(default=5.0, gt=0)
     drift_detector: str = "page_hinkley"
     price_catalogue: Path | None = None

@@ -14,6 +14,8 @@ State pickles (``dumps``/``loads``) so it survives a worker restart.
 
 from __future__ import annotations
 
+import functools
+
 import base64
 import math
 import pickle
@@ -35,28 +37,28 @@ METRICS = (
 )
 
 
-def _page_hinkley() -> Any:
-    from river.drift import PageHinkley
+@functools.cache
+def _river(name: str) -> Any:
+    """A river.drift class, imported once (river's lazy loader costs ~30 us a lookup)."""
+    import river.drift
 
-    return PageHinkley(min_instances=10, delta=0.5, threshold=40.0, mode="both")
+    return getattr(river.drift, name)
+
+
+def _page_hinkley() -> Any:
+    return _river("PageHinkley")(min_instances=10, delta=0.5, threshold=40.0, mode="both")
 
 
 def _page_hinkley_fast() -> Any:
-    from river.drift import PageHinkley
-
-    return PageHinkley(min_instances=10, delta=0.5, threshold=25.0, mode="both")
+    return _river("PageHinkley")(min_instances=10, delta=0.5, threshold=25.0, mode="both")
 
 
 def _adwin() -> Any:
-    from river.drift import ADWIN
-
-    return ADWIN(delta=0.002, min_window_length=10, grace_period=15)
+    return _river("ADWIN")(delta=0.002, min_window_length=10, grace_period=15)
 
 
 def _kswin() -> Any:
-    from river.drift import KSWIN
-
-    return KSWIN(alpha=0.0005, window_size=60, stat_size=20, seed=1)
+    return _river("KSWIN")(alpha=0.0005, window_size=60, stat_size=20, seed=1)
 
 
 #: Candidate detectors (see ``llmpulse bench`` / ``drift_eval`` for their figures).
@@ -113,6 +115,7 @@ class DriftMonitor:
         cooldown: int = 30,
         min_std_ratio: float = 0.02,
     ) -> None:
+        make_detector(detector)  # an unknown name fails now, and river loads before traffic
         self.detector_name = detector
         self.warmup = warmup
         self.cooldown = cooldown

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -40,15 +41,30 @@ def _produce(bootstrap: str, topic: str, payloads: list[bytes]) -> None:
     producer.close()
 
 
+def _stop_and_measure(worker: WorkerProcess, pid: int) -> float:
+    """SIGTERM (the worker brings analytics up to date, then exits); its CPU at exit."""
+    assert worker.proc is not None
+    worker.proc.send_signal(signal.SIGTERM)
+    cpu = _cpu_seconds(pid)
+    while worker.proc.poll() is None:
+        try:
+            cpu = _cpu_seconds(pid)
+        except (OSError, IndexError):
+            break
+        time.sleep(0.01)
+    return cpu
+
+
 def end_to_end(bootstrap: str, folder: Path, payloads: list[bytes], spans: int) -> dict[str, Any]:
-    """Pre-fill a topic, then time one worker from start to every offset committed."""
-    topic = f"bench_{int(time.time())}"
+    """Pre-fill a topic, then time one worker from start to every offset committed,
+    and on to the stop that leaves rollups, transactions and drift up to date."""
+    topic = f"bench_{time.time_ns()}"
     ensure_topics(
         WorkerSettings(kafka_bootstrap=bootstrap, topic=topic, dead_letter_topic=f"{topic}.dlq")
     )
     _produce(bootstrap, topic, payloads)
-    dsn = f"chdb://{folder / 'chdb'}"
-    worker = WorkerProcess(bootstrap, dsn, folder / "worker", topic=topic, group_id="bench")
+    dsn = f"chdb://{folder / topic}"
+    worker = WorkerProcess(bootstrap, dsn, folder / f"{topic}-worker", topic=topic, group_id=topic)
     worker.start()
     assert worker.proc is not None
     pid = worker.proc.pid
@@ -56,77 +72,95 @@ def end_to_end(bootstrap: str, folder: Path, payloads: list[bytes], spans: int) 
     worker.wait_caught_up(timeout=1800)
     wall, cpu = time.monotonic() - t0, _cpu_seconds(pid) - cpu0
     rss = _peak_rss_mb(pid)
+    cpu_all = _stop_and_measure(worker, pid) - cpu0
+    wall_all = time.monotonic() - t0
     worker.stop()
     stored = sql_in_child(
         dsn,
-        "SELECT count() AS n, uniqExact(service_name, request_model) AS series "
+        "SELECT count() AS n, uniqExact(service_name, request_model) AS series, "
+        "(SELECT sum(calls) FROM llmpulse.cost_1m FINAL) AS rolled_up "
         "FROM llmpulse.llm_calls FINAL",
     )[0]
     return {
         "spans": spans,
         "messages": len(payloads),
         "stored_calls": stored["n"],
+        "rolled_up_calls": stored["rolled_up"],
         "series": stored["series"],
         "wall_s": wall,
         "worker_cpu_s": cpu,
         "spans_per_s_per_worker": spans / wall,
         "spans_per_s_per_busy_core": spans / cpu if cpu else float("nan"),
+        "with_analytics_wall_s": wall_all,
+        "with_analytics_cpu_s": cpu_all,
+        "with_analytics_spans_per_s_per_worker": spans / wall_all,
+        "with_analytics_spans_per_s_per_busy_core": spans / cpu_all if cpu_all else float("nan"),
         "worker_peak_rss_mb": rss,
         "topic": topic,
         "dsn": dsn,
     }
 
 
-def freshness(bootstrap: str, folder: Path, rate: float, seconds: float = 15.0) -> dict[str, Any]:
-    """Span end -> row stored (ingested_at), p50/p99, producing at ``rate`` spans/s."""
-    topic = f"fresh_{int(time.time())}"
+def freshness(bootstrap: str, folder: Path, rate: float, seconds: float = 10.0) -> dict[str, Any]:
+    """Span end -> row stored (ingested_at), p50/p99, producing at ``rate`` spans/s.
+
+    Messages are built before the clock starts (building them costs more than the
+    worker spends on them) with event times ``interval`` apart, then sent on that
+    schedule; span end times are shifted by the schedule's start in the query.
+    """
+    topic = f"fresh_{time.time_ns()}"
     ensure_topics(
         WorkerSettings(kafka_bootstrap=bootstrap, topic=topic, dead_letter_topic=f"{topic}.dlq")
     )
-    dsn = f"chdb://{folder / 'fresh'}"
+    dsn = f"chdb://{folder / topic}"
+    per_message = 256
+    count = max(1, int(rate * seconds / per_message))
+    interval = per_message / rate
+    base = time.time_ns()
+    payloads = list(
+        messages(
+            count * per_message,
+            series=200,
+            per_message=per_message,
+            seed=7,
+            window_s=0.001,
+            rate=rate,
+            end_ns=base + int(count * interval * 1e9),
+        )
+    )
     worker = WorkerProcess(
         bootstrap,
         dsn,
-        folder / "fresh-worker",
+        folder / f"{topic}-worker",
         topic=topic,
-        group_id="fresh",
+        group_id=topic,
         extra_env={"LLMPULSE_BATCH_MAX_SECONDS": "0.2"},
     )
     worker.start()
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, acks=1)
-    per_message = 256
-    interval = per_message / rate
-    t_end = time.monotonic() + seconds
-    sent = 0
-    next_at = time.monotonic()
-    while time.monotonic() < t_end:
-        payload = next(
-            messages(
-                per_message,
-                series=200,
-                per_message=per_message,
-                seed=sent,
-                window_s=0.001,
-                end_ns=time.time_ns(),
-            )
-        )
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=0, acks=1, max_request_size=4 * 1024 * 1024
+    )
+    started_ns = time.time_ns()
+    t0 = time.monotonic()
+    for k, payload in enumerate(payloads):
+        time.sleep(max(0.0, t0 + k * interval - time.monotonic()))
         producer.send(topic, payload)
-        sent += per_message
-        next_at += interval
-        time.sleep(max(0.0, next_at - time.monotonic()))
     producer.flush()
+    sent_for = time.monotonic() - t0
     producer.close()
     worker.wait_caught_up(timeout=300)
     worker.stop()
+    # message k's spans end at base + (k + 1) * interval and leave at started + k * interval
+    shift_ms = (started_ns - base) / 1e6 - interval * 1000
     row = sql_in_child(
         dsn,
         "SELECT quantile(0.5)(lag) AS p50, quantile(0.99)(lag) AS p99, "
         "count() AS n FROM (SELECT dateDiff('millisecond', end_time, ingested_at) "
-        "AS lag FROM llmpulse.llm_calls FINAL)",
+        f"- {shift_ms:.3f} AS lag FROM llmpulse.llm_calls FINAL)",
     )[0]
     return {
         "target_rate_spans_per_s": rate,
-        "achieved_rate_spans_per_s": sent / seconds,
+        "achieved_rate_spans_per_s": count * per_message / max(sent_for, interval),
         "rows": row["n"],
         "freshness_p50_ms": row["p50"],
         "freshness_p99_ms": row["p99"],

@@ -2,7 +2,13 @@
 
 Realistic gen_ai spans (about 540 bytes each, the size the official
 instrumentations produce without content) spread over ``series`` distinct
-(service, model) series, 512 spans per message like a BatchSpanProcessor batch.
+(service, model) series, 512 spans per message like a BatchSpanProcessor batch,
+``calls_per_transaction`` calls per business transaction (an agent turn).
+
+Event time: by default spans start anywhere in the ``window_s`` seconds before
+``end_ns`` (a backlog being replayed). With ``rate``, event time advances with
+the stream as if it had been recorded live at ``rate`` spans/s, each span within
+``window_s`` of its message's time.
 """
 
 from __future__ import annotations
@@ -48,6 +54,8 @@ def messages(
     window_s: float = 1800.0,
     end_ns: int | None = None,
     group_size: int = 8,
+    calls_per_transaction: int = 4,
+    rate: float | None = None,
 ) -> Iterator[bytes]:
     """Yield OTLP messages holding ``spans`` LLM spans in total.
 
@@ -59,10 +67,12 @@ def messages(
     sent = 0
     while sent < spans:
         n = min(per_message, spans - sent)
+        at = end if rate is None else end - int((spans - sent - n) / rate * 1e9)
         req = ExportTraceServiceRequest()
         for first in range(0, n, group_size):
             svc = f"svc-{rng.randrange(services):04d}"
-            _group(req, rng, svc, min(group_size, n - first), end, window_s)
+            size = min(group_size, n - first)
+            _group(req, rng, svc, size, at, window_s, calls_per_transaction)
         sent += n
         yield req.SerializeToString()
 
@@ -74,6 +84,7 @@ def _group(
     n: int,
     end: int,
     window_s: float,
+    calls_per_transaction: int,
 ) -> None:
     rs = req.resource_spans.add()
     rs.resource.attributes.extend(
@@ -86,7 +97,10 @@ def _group(
     )
     ss = rs.scope_spans.add()
     ss.scope.name = "opentelemetry.instrumentation.openai_v2"
-    for _ in range(n):
+    transaction = ""
+    for i in range(n):
+        if i % calls_per_transaction == 0:
+            transaction = f"tx-{rng.getrandbits(40):x}"
         model = MODELS[rng.randrange(len(MODELS))]
         latency = int(rng.lognormvariate(6.6, 0.6) * 1e6)
         start = end - latency - int(rng.random() * window_s * 1e9)
@@ -110,7 +124,7 @@ def _group(
                 _kv("gen_ai.usage.output_tokens", rng.randrange(1, 900)),
                 _kv("gen_ai.usage.cache_read.input_tokens", inp // 3),
                 _kv("server.address", "api.openai.com"),
-                _kv("llmpulse.transaction.id", f"tx-{rng.getrandbits(40):x}"),
+                _kv("llmpulse.transaction.id", transaction),
                 _kv("llmpulse.team", f"team-{int(svc[4:]) % 12}"),
             ]
         )

@@ -17,7 +17,11 @@ from llmpulse.stream_jobs.bench.payloads import messages
 from llmpulse.stream_jobs.bench.stages import sketch_accuracy, stage_rates
 from llmpulse.stream_jobs.broker import LocalBroker
 
-__all__ = ["run_bench"]
+__all__ = ["LIVE_RATE", "run_bench"]
+
+#: Event time of the "live" run advances at this many spans/s (the target rate),
+#: so each minute holds as many calls as a live stream at that rate would.
+LIVE_RATE = 60_000.0
 
 
 def _say(quiet: bool, msg: str) -> None:
@@ -46,15 +50,18 @@ def run_bench(
             broker = LocalBroker(folder / "kafka")
             kafka = broker.start().bootstrap
         try:
-            _say(quiet, f"▶ building {spans:,} spans over {series:,} series ...")
-            payloads = list(messages(spans, series=series))
-            sample = payloads[: max(1, min(len(payloads), 40))]
+            _say(quiet, f"▶ building 2 x {spans:,} spans over {series:,} series ...")
+            live = list(messages(spans, series=series, rate=LIVE_RATE, window_s=1.0))
+            backlog = list(messages(spans, series=series, seed=2))
+            sample = live[: max(1, min(len(live), 40))]
             sample_spans = min(spans, 512 * len(sample))
             _say(quiet, "▶ stages alone (decode / normalise+price / insert) ...")
             figures["stages"] = stage_rates(sample, sample_spans)
-            _say(quiet, "▶ end to end through a worker process ...")
-            e2e = end_to_end(kafka, folder, payloads, spans)
+            _say(quiet, "▶ end to end through a worker process: live stream ...")
+            e2e = end_to_end(kafka, folder, live, spans)
             figures["end_to_end"] = e2e
+            _say(quiet, "▶ end to end through a worker process: 30-minute backlog ...")
+            figures["end_to_end_backlog"] = end_to_end(kafka, folder, backlog, spans)
             rate = max(1000.0, e2e["spans_per_s_per_worker"] / 2)
             _say(quiet, f"▶ freshness at {rate:,.0f} spans/s (half the measured rate) ...")
             figures["freshness"] = freshness(kafka, folder, rate)
@@ -84,12 +91,8 @@ def render(f: dict[str, Any]) -> str:
         f"  analytics refresh of that {st['analytics_refresh_s'] * 1000:>12,.0f} ms",
         "",
         "end to end: topic -> worker -> ClickHouse (broker on this machine)",
-        f"  {e['spans']:,} spans in {e['messages']:,} messages, {e['series']:,} series stored, "
-        f"{e['stored_calls']:,} calls",
-        f"  per worker process        {e['spans_per_s_per_worker']:>12,.0f} spans/s "
-        f"({e['wall_s']:.1f} s wall)",
-        f"  per busy core             {e['spans_per_s_per_busy_core']:>12,.0f} spans/s "
-        f"({e['worker_cpu_s']:.1f} s CPU)",
+        *_e2e_lines(f"live stream (event time at {LIVE_RATE:,.0f} spans/s)", e),
+        *_e2e_lines("30-minute backlog (random event times)", f["end_to_end_backlog"]),
         f"  worker peak memory        {e['worker_peak_rss_mb']:>12,.0f} MiB",
         "",
         f"freshness at {fr['achieved_rate_spans_per_s']:,.0f} spans/s: span end -> row stored "
@@ -117,6 +120,21 @@ def render(f: dict[str, Any]) -> str:
             f"{d['missed_pct']:>9.1f}{d['false_alarms_per_100k']:>9.1f}"
         )
     return "\n".join(lines)
+
+
+def _e2e_lines(title: str, e: dict[str, Any]) -> list[str]:
+    return [
+        f"  {title}: {e['spans']:,} spans in {e['messages']:,} messages, "
+        f"{e['series']:,} series, {e['stored_calls']:,} calls stored, "
+        f"{e['rolled_up_calls']:,} rolled up",
+        f"    all committed           {e['spans_per_s_per_worker']:>9,.0f} spans/s per worker "
+        f"({e['wall_s']:.1f} s), {e['spans_per_s_per_busy_core']:>7,.0f} per busy core "
+        f"({e['worker_cpu_s']:.1f} s CPU)",
+        f"    + analytics caught up   {e['with_analytics_spans_per_s_per_worker']:>9,.0f} "
+        f"spans/s per worker ({e['with_analytics_wall_s']:.1f} s), "
+        f"{e['with_analytics_spans_per_s_per_busy_core']:>7,.0f} per busy core "
+        f"({e['with_analytics_cpu_s']:.1f} s CPU)",
+    ]
 
 
 def _exporter_line(name: str, r: dict[str, float]) -> str:

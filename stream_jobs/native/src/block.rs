@@ -232,29 +232,58 @@ impl Block {
         self.rows += 1;
     }
 
-    /// The Native block (header, then each column's name, type and data); empties self.
-    pub fn take(&mut self) -> Vec<u8> {
-        let size: usize = self.strings.iter().chain(self.fixed.iter()).map(Vec::len).sum();
-        let mut out = Vec::with_capacity(size + self.nulls.len() + self.offsets.len() + 2048);
-        varint(&mut out, COLUMNS.len() as u64);
-        varint(&mut out, self.rows as u64);
+    /// Size of the Native block that `write_to` writes.
+    pub fn encoded_len(&self) -> usize {
+        let mut head = Vec::new();
+        self.header(&mut head);
+        for (name, ty, _) in COLUMNS.iter() {
+            string(&mut head, name.as_bytes());
+            string(&mut head, ty.as_bytes());
+        }
+        let data: usize = self.strings.iter().chain(self.fixed.iter()).map(Vec::len).sum();
+        head.len() + data + self.nulls.len() + self.offsets.len()
+    }
+
+    fn header(&self, out: &mut Vec<u8>) {
+        varint(out, COLUMNS.len() as u64);
+        varint(out, self.rows as u64);
+    }
+
+    /// Write the Native block (header, then each column's name, type and data)
+    /// into `out`, which is `encoded_len()` bytes; then empty self, keeping capacity.
+    pub fn write_to(&mut self, out: &mut [u8]) {
+        let mut pos = 0;
+        let mut put = |b: &[u8]| {
+            out[pos..pos + b.len()].copy_from_slice(b);
+            pos += b.len();
+        };
+        let mut small = Vec::with_capacity(64);
+        self.header(&mut small);
+        put(&small);
         for (name, ty, data) in COLUMNS.iter() {
-            string(&mut out, name.as_bytes());
-            string(&mut out, ty.as_bytes());
+            small.clear();
+            string(&mut small, name.as_bytes());
+            string(&mut small, ty.as_bytes());
+            put(&small);
             match data {
-                Data::Str(i) => out.extend_from_slice(&self.strings[*i]),
-                Data::Fixed(i) => out.extend_from_slice(&self.fixed[*i]),
+                Data::Str(i) => put(&self.strings[*i]),
+                Data::Fixed(i) => put(&self.fixed[*i]),
                 Data::Nullable(i) => {
-                    out.extend_from_slice(&self.nulls);
-                    out.extend_from_slice(&self.fixed[*i]);
+                    put(&self.nulls);
+                    put(&self.fixed[*i]);
                 }
                 Data::Array => {
-                    out.extend_from_slice(&self.offsets);
-                    out.extend_from_slice(&self.strings[S_FINISH]);
+                    put(&self.offsets);
+                    put(&self.strings[S_FINISH]);
                 }
             }
         }
-        *self = Block::default();
-        out
+        for buf in self.strings.iter_mut().chain(self.fixed.iter_mut()) {
+            buf.clear();
+        }
+        self.nulls.clear();
+        self.offsets.clear();
+        self.nested = 0;
+        self.rows = 0;
     }
 }

@@ -15,21 +15,25 @@ mod span;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use std::collections::HashSet;
+use std::hash::BuildHasherDefault;
 
 use block::Block;
-use extract::{key_value, Entry, FastMap, Fields, Table, FIELD_NAMES, OI_KIND};
+use extract::{key_value, Entry, FastMap, Fields, KeyHash, Table, FIELD_NAMES, OI_KIND};
 use proto::{validate, Bail, Field, Reader, Res, Schema};
 use span::{is_llm, normalise, Catalogue, Derived, Limits, Merged, SpanCore};
 
 const CACHE_MAX: usize = 100_000;
 
-/// Python callables for prices and provider names, with caches in front.
-struct PyCatalogue<'py> {
-    py: Python<'py>,
-    price_fn: &'py Py<PyAny>,
-    provider_fn: &'py Py<PyAny>,
-    prices: &'py mut FastMap<(String, i64), Option<([i64; 5], String)>>,
-    providers: &'py mut FastMap<String, String>,
+/// Trace id + span id of the LLM spans of one message, to find duplicates.
+type Seen = HashSet<Vec<u8>, BuildHasherDefault<KeyHash>>;
+
+/// Python callables for prices and provider names, with caches in front; a cache
+/// miss takes the GIL back for the call.
+struct PyCatalogue<'s> {
+    price_fn: &'s Py<PyAny>,
+    provider_fn: &'s Py<PyAny>,
+    prices: &'s mut FastMap<(String, i64), Option<([i64; 5], String)>>,
+    providers: &'s mut FastMap<String, String>,
 }
 
 impl Catalogue for PyCatalogue<'_> {
@@ -38,11 +42,12 @@ impl Catalogue for PyCatalogue<'_> {
         if let Some(hit) = self.prices.get(&key) {
             return Ok(hit.clone());
         }
-        let got = self
-            .price_fn
-            .call1(self.py, (model, day))
-            .and_then(|v| v.extract::<Option<([i64; 5], String)>>(self.py))
-            .map_err(|_| Bail("price lookup raised"))?;
+        let got = Python::with_gil(|py| {
+            self.price_fn
+                .call1(py, (model, day))
+                .and_then(|v| v.extract::<Option<([i64; 5], String)>>(py))
+        })
+        .map_err(|_| Bail("price lookup raised"))?;
         if self.prices.len() < CACHE_MAX {
             self.prices.insert(key, got.clone());
         }
@@ -53,11 +58,10 @@ impl Catalogue for PyCatalogue<'_> {
         if let Some(hit) = self.providers.get(name) {
             return Ok(hit.clone());
         }
-        let got = self
-            .provider_fn
-            .call1(self.py, (name,))
-            .and_then(|v| v.extract::<String>(self.py))
-            .map_err(|_| Bail("provider lookup raised"))?;
+        let got = Python::with_gil(|py| {
+            self.provider_fn.call1(py, (name,)).and_then(|v| v.extract::<String>(py))
+        })
+        .map_err(|_| Bail("provider lookup raised"))?;
         if self.providers.len() < CACHE_MAX {
             self.providers.insert(name.to_string(), got.clone());
         }
@@ -145,22 +149,17 @@ impl Scanner {
             ancient_ns,
         };
         let mut cat = PyCatalogue {
-            py,
             price_fn: &self.price_fn,
             provider_fn: &self.provider_fn,
             prices: &mut self.prices,
             providers: &mut self.providers,
         };
         let mut fed = Fed::default();
-        let outcome = request(
-            payload,
-            &self.table,
-            &limits,
-            &mut cat,
-            &mut self.block,
-            (partition, offset),
-            &mut fed,
-        );
+        let (table, block) = (&self.table, &mut self.block);
+        // The Kafka fetcher and the event loop run on while a message is read.
+        let outcome = py.allow_threads(|| {
+            request(payload, table, &limits, &mut cat, block, (partition, offset), &mut fed)
+        });
         if let Err(Bail(why)) = outcome {
             self.block.reset_to(&mark);
             return Ok(why.into_pyobject(py)?.into_any());
@@ -185,10 +184,14 @@ impl Scanner {
     }
 
     /// (Native block bytes, rows) of everything fed since the last call.
-    fn take_block<'py>(&mut self, py: Python<'py>) -> (Bound<'py, PyBytes>, usize) {
+    fn take_block<'py>(&mut self, py: Python<'py>) -> PyResult<(Bound<'py, PyBytes>, usize)> {
         let rows = self.block.rows();
-        let bytes = self.block.take();
-        (PyBytes::new(py, &bytes), rows)
+        let block = &mut self.block;
+        let bytes = PyBytes::new_with(py, block.encoded_len(), |buf| {
+            block.write_to(buf);
+            Ok(())
+        })?;
+        Ok((bytes, rows))
     }
 }
 
@@ -201,7 +204,7 @@ fn request(
     source: (i32, i64),
     fed: &mut Fed,
 ) -> Res<()> {
-    let mut seen: HashSet<Vec<u8>> = HashSet::new();
+    let mut seen: Seen = Seen::default();
     let mut r = Reader::new(buf);
     while let Some((number, field)) = r.next()? {
         match (number, field) {
@@ -222,7 +225,7 @@ fn resource_spans(
     block: &mut Block,
     source: (i32, i64),
     fed: &mut Fed,
-    seen: &mut HashSet<Vec<u8>>,
+    seen: &mut Seen,
 ) -> Res<()> {
     // The resource comes first in practice, but the wire does not promise it.
     let mut resource: Option<&[u8]> = None;
@@ -281,7 +284,7 @@ fn one_span(
     block: &mut Block,
     source: (i32, i64),
     fed: &mut Fed,
-    seen: &mut HashSet<Vec<u8>>,
+    seen: &mut Seen,
     resource: &Fields,
 ) -> Res<()> {
     let index = fed.spans;

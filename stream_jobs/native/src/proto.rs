@@ -35,6 +35,7 @@ impl<'a> Reader<'a> {
         Reader { buf, pos: 0 }
     }
 
+    #[inline]
     fn varint(&mut self) -> Res<u64> {
         let mut out: u64 = 0;
         for i in 0..10 {
@@ -48,6 +49,7 @@ impl<'a> Reader<'a> {
         Err(Bail("varint longer than 10 bytes"))
     }
 
+    #[inline]
     fn take(&mut self, n: usize) -> Res<&'a [u8]> {
         let end = self.pos.checked_add(n).ok_or(Bail("length overflow"))?;
         let s = self.buf.get(self.pos..end).ok_or(Bail("truncated field"))?;
@@ -56,6 +58,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The next (field number, value), or None at the end of the buffer.
+    #[inline]
     pub fn next(&mut self) -> Res<Option<(u32, Field<'a>)>> {
         if self.pos >= self.buf.len() {
             return Ok(None);
