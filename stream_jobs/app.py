@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Any
 
 from llmpulse.stream_jobs.analytics.job import event_json
@@ -13,7 +15,7 @@ from llmpulse.stream_jobs.settings import WorkerSettings
 
 from llmpulse.errors import MissingExtraError
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "refresh_pause"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,14 @@ def _broker_credentials(settings: WorkerSettings) -> Any:
     if ssl_context is not None:
         return faust.SSLCredentials(ssl_context)
     return None
+
+
+def refresh_pause(settings: WorkerSettings, took_s: float) -> float:
+    """Seconds until the next analytics refresh: the interval, or longer when a refresh
+    is slow, so refreshing takes at most ``analytics_max_share`` of the worker's time
+    (a refresh re-reads the minutes it touches, which grow with the traffic)."""
+    share = settings.analytics_max_share
+    return max(settings.analytics_interval_s, took_s * (1 - share) / share)
 
 
 def create_app(
@@ -106,16 +116,21 @@ def create_app(
 
     if analytics is not None:
 
-        @app.timer(interval=settings.analytics_interval_s)
+        @app.task
         async def refresh_analytics() -> None:
-            try:
-                stats = await ingest.in_db_thread(analytics.refresh)
-            except Exception:  # never let analytics stop ingestion
-                log.exception("analytics refresh failed; retrying next interval")
-                return
-            for event in stats.events:
-                key = f"{event.service_name}/{event.model}/{event.metric}".encode()
-                await drift.send(key=key, value=event_json(event))
+            wait = settings.analytics_interval_s
+            while True:
+                await asyncio.sleep(wait)
+                started = time.monotonic()
+                try:
+                    stats = await ingest.in_db_thread(analytics.refresh)
+                except Exception:  # never let analytics stop ingestion
+                    log.exception("analytics refresh failed; retrying next interval")
+                    continue
+                wait = refresh_pause(settings, time.monotonic() - started)
+                for event in stats.events:
+                    key = f"{event.service_name}/{event.model}/{event.metric}".encode()
+                    await drift.send(key=key, value=event_json(event))
 
     if report is not None:
         report_job, report_interval = report

@@ -327,7 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Runs on a real broker (started unless --kafka) and the embedded "
         "ClickHouse engine, and prints the figures measured in this one run.",
     )
-    b.add_argument("--spans", type=int, default=300_000, help="spans end to end (300000)")
+    b.add_argument(
+        "--spans", type=int, default=1_000_000, help="spans per end-to-end run (1000000)"
+    )
     b.add_argument("--series", type=int, default=10_000, help="active series (10000)")
     b.add_argument("--kafka", help="use this broker instead of starting one")
     b.add_argument("--json", action="store_true", help="print the figures as JSON")

@@ -63,6 +63,9 @@ class WorkerSettings(BaseSettings):
     #: TCP/TLS guard the bytes, and a damaged OTLP message fails decoding, counted).
     check_crcs: bool = False
     analytics_interval_s: float = Field(default=5.0, gt=0)
+    #: At most this share of the worker's time goes to analytics refreshes; under heavy
+    #: traffic they run less often than every ``analytics_interval_s`` (rollups lag more).
+    analytics_max_share: float = Field(default=0.2, gt=0, le=1)
     drift_detector: str = "page_hinkley"
     price_catalogue: Path | None = None
     data_dir: Path = Path(".llmpulse")

@@ -14,9 +14,8 @@ State pickles (``dumps``/``loads``) so it survives a worker restart.
 
 from __future__ import annotations
 
-import functools
-
 import base64
+import functools
 import math
 import pickle
 from collections import deque

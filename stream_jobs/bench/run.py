@@ -30,7 +30,7 @@ def _say(quiet: bool, msg: str) -> None:
 
 
 def run_bench(
-    spans: int = 300_000,
+    spans: int = 1_000_000,
     series: int = 10_000,
     kafka: str | None = None,
     quiet: bool = False,
@@ -123,6 +123,7 @@ def render(f: dict[str, Any]) -> str:
 
 
 def _e2e_lines(title: str, e: dict[str, Any]) -> list[str]:
+    spread = ", ".join(f"{r['with_analytics_spans_per_s_per_busy_core']:,.0f}" for r in e["runs"])
     return [
         f"  {title}: {e['spans']:,} spans in {e['messages']:,} messages, "
         f"{e['series']:,} series, {e['stored_calls']:,} calls stored, "
@@ -134,6 +135,7 @@ def _e2e_lines(title: str, e: dict[str, Any]) -> list[str]:
         f"spans/s per worker ({e['with_analytics_wall_s']:.1f} s), "
         f"{e['with_analytics_spans_per_s_per_busy_core']:>7,.0f} per busy core "
         f"({e['with_analytics_cpu_s']:.1f} s CPU)",
+        f"    (median of {len(e['runs'])} workers; per busy core with analytics: {spread})",
     ]
 
 

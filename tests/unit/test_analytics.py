@@ -188,3 +188,15 @@ def test_drift_events_land_once_and_state_persists(chdb_client: Any, database: s
     assert state == (1,)
     resumed = AnalyticsJob(chdb_client, database)
     assert ("svc", "gpt-4o-mini", "latency_p50_ms") in resumed.monitor.series
+
+
+def test_slow_refreshes_are_spaced_to_keep_their_share_of_the_worker() -> None:
+    """Quick refreshes run every interval; a slow one waits so refreshing stays <= 20 %."""
+    from llmpulse.stream_jobs.app import refresh_pause
+    from llmpulse.stream_jobs.settings import WorkerSettings
+
+    settings = WorkerSettings(analytics_interval_s=5.0, analytics_max_share=0.2)
+    assert refresh_pause(settings, 0.3) == 5.0
+    assert refresh_pause(settings, 4.0) == 16.0  # 4 s of work, then 16 s of ingest
+    took = 2.5
+    assert took / (took + refresh_pause(settings, took)) <= 0.2 + 1e-9

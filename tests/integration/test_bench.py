@@ -1,0 +1,30 @@
+"""`llmpulse bench`'s end-to-end and freshness runs, small, on the real broker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from llmpulse.stream_jobs.bench.e2e import end_to_end, freshness
+from llmpulse.stream_jobs.bench.payloads import messages
+
+pytestmark = pytest.mark.integration
+
+
+def test_end_to_end_run_stores_and_rolls_up_every_span(kafka: str, tmp_path: Path) -> None:
+    """Every span is stored once and rolled up; analytics catch-up is timed after commit."""
+    spans = 3_000
+    payloads = list(messages(spans, series=60, per_message=512, rate=60_000.0, window_s=1.0))
+    e = end_to_end(kafka, tmp_path, payloads, spans, runs=1)
+    assert e["stored_calls"] == e["rolled_up_calls"] == spans
+    assert e["series"] == 60
+    assert 0 < e["worker_cpu_s"] <= e["with_analytics_cpu_s"]
+    assert e["wall_s"] < e["with_analytics_wall_s"]
+    assert e["spans_per_s_per_worker"] == pytest.approx(spans / e["wall_s"])
+
+
+def test_freshness_run_measures_every_row_it_sent(kafka: str, tmp_path: Path) -> None:
+    """A short paced run: all rows stored, lag percentiles ordered and below a minute."""
+    f = freshness(kafka, tmp_path, rate=2_560.0, seconds=2.0)
+    assert f["rows"] == 20 * 256
+    assert 0 <= f["freshness_p50_ms"] <= f["freshness_p99_ms"] < 60_000
