@@ -97,7 +97,8 @@ _MISSING = object()
 
 def is_llm(fields: dict[str, Any], flags: int) -> bool:
     """True when the span describes a model call in any known convention."""
-    return bool(flags & F_LLM) or fields.get("oi_kind") in _OI_KINDS
+    kind = fields.get("oi_kind")
+    return bool(flags & F_LLM) or (isinstance(kind, str) and kind in _OI_KINDS)
 
 
 def convention_of(flags: int) -> str:

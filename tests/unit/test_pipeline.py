@@ -138,6 +138,14 @@ def test_non_llm_spans_are_skipped_and_counted(pipe: Pipeline) -> None:
     assert (len(res.records()), len(res.dead_letters), res.non_llm_spans, res.spans) == (1, 0, 1, 2)
 
 
+def test_a_span_kind_that_is_not_a_string_is_not_an_llm_span(pipe: Pipeline) -> None:
+    """An array-valued openinference.span.kind once raised (unhashable) and dead-lettered
+    the whole message as internal_error; found by the compiled-vs-Python fuzz test."""
+    spans = [otlp.span({"openinference.span.kind": ["LLM"]}), otlp.span(otlp.gen_ai())]
+    res = run(pipe, otlp.request(spans))
+    assert (len(res.records()), len(res.dead_letters), res.non_llm_spans) == (1, 0, 1)
+
+
 BAD = [
     ("missing_model", {"gen_ai.operation.name": "chat", "gen_ai.usage.input_tokens": 1}),
     ("negative_tokens", otlp.gen_ai(inp=-5)),
