@@ -14,7 +14,7 @@ them with ``sumMap`` (see :func:`.sketch.sql_quantile`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from llmpulse.stream_jobs.analytics.sketch import sql_bucket
@@ -27,8 +27,7 @@ CHUNK = 720
 #: The tables replace by key on merge and are read with FINAL: sorting and replacing
 #: each inserted block once more on insert only costs time (half the insert here).
 INSERT_SETTINGS = {"optimize_on_insert": 0}
-#: A transaction's calls are looked for this far before its newest touched call.
-TRANSACTION_SPAN = timedelta(days=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -112,8 +111,26 @@ def refresh_rollups(client: Any, db: str, minutes: list[datetime]) -> int:
 
 
 def refresh_transactions(client: Any, db: str, since: datetime, first_start: datetime) -> None:
-    """Recompute every transaction with a call ingested after ``since``."""
+    """Recompute every transaction with a call ingested after ``since``.
+
+    Every call of such a transaction starts no earlier than its first known call
+    (``transaction_costs.first_seen``) or the first of the new calls, so the scan of
+    ``llm_calls`` starts there (the start_time skip index prunes the rest), however
+    long the transaction, instead of re-reading a fixed look-back window.
+    """
     db = check_identifier(db)
+    touched = (
+        f"SELECT DISTINCT transaction_id FROM {db}.llm_calls "
+        "WHERE ingested_at > {since:DateTime64(3)}"
+    )
+    known = client.query(
+        f"SELECT min(first_seen) FROM {db}.transaction_costs FINAL "
+        f"WHERE transaction_id IN ({touched})",
+        parameters={"since": since},
+    ).result_rows[0][0]
+    lo = _utc(first_start)
+    if known is not None and _utc(known) > _EPOCH:
+        lo = min(lo, _utc(known))
     client.command(
         f"""
 INSERT INTO {db}.transaction_costs
@@ -126,12 +143,13 @@ SELECT transaction_id, min(start_time), max(end_time),
        sum(cache_creation_tokens), sum(reasoning_tokens),
        sum(cost_usd), sumIf(cost_usd, status = 'error'), now64(3)
 FROM {db}.llm_calls FINAL
-WHERE start_time >= {{lo:DateTime64(6)}}
-  AND transaction_id IN (
-      SELECT DISTINCT transaction_id FROM {db}.llm_calls
-      WHERE ingested_at > {{since:DateTime64(3)}})
+WHERE start_time >= {{lo:DateTime64(6)}} AND transaction_id IN ({touched})
 GROUP BY transaction_id
 """,
-        parameters={"since": since, "lo": first_start - TRANSACTION_SPAN},
+        parameters={"since": since, "lo": lo},
         settings=INSERT_SETTINGS,
     )
+
+
+def _utc(t: datetime) -> datetime:
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -200,3 +201,32 @@ def test_slow_refreshes_are_spaced_to_keep_their_share_of_the_worker() -> None:
     assert refresh_pause(settings, 4.0) == 16.0  # 4 s of work, then 16 s of ingest
     took = 2.5
     assert took / (took + refresh_pause(settings, took)) <= 0.2 + 1e-9
+
+
+def test_a_transaction_spanning_days_keeps_all_its_calls(chdb_client: Any, database: str) -> None:
+    """A call today to a transaction that began three days ago: both calls counted.
+
+    The refresh used to re-read a fixed day before the new calls, and so rewrote the
+    transaction from its last day only."""
+    migrate(chdb_client, database)
+    sink, pipe, job = ClickHouseSink(chdb_client, database), Pipeline(), None
+    now = time.time_ns()
+    for i, start in enumerate((now - 3 * 86_400 * 10**9, now - 60 * 10**9)):
+        attrs = otlp.gen_ai("gpt-4o", inp=1000, out=100, **{"llmpulse.transaction.id": "tx-long"})
+        sink.write(
+            pipe.process([Message("t", 0, i, otlp.request([otlp.span(attrs, start_ns=start)]))])
+        )
+        job = job or AnalyticsJob(chdb_client, database, margin=timedelta(0))
+        job.refresh(final=True)
+        time.sleep(0.05)  # the second call is ingested after the first refresh's watermark
+    calls, cost = one(
+        chdb_client,
+        f"SELECT calls, cost_usd FROM {database}.transaction_costs FINAL "
+        "WHERE transaction_id = 'tx-long'",
+    )
+    expected = one(
+        chdb_client,
+        f"SELECT count(), sum(cost_usd) FROM {database}.llm_calls FINAL "
+        "WHERE transaction_id = 'tx-long'",
+    )
+    assert (calls, cost) == expected and calls == 2
