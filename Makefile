@@ -32,6 +32,8 @@ test: setup lint typecheck
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	cargo fmt --check --manifest-path stream_jobs/native/Cargo.toml
+	cargo clippy --quiet --release --manifest-path stream_jobs/native/Cargo.toml -- -D warnings
 
 typecheck: setup
 	$(BIN)/mypy llmpulse collectors stream_jobs schemas

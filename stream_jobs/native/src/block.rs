@@ -240,7 +240,12 @@ impl Block {
             string(&mut head, name.as_bytes());
             string(&mut head, ty.as_bytes());
         }
-        let data: usize = self.strings.iter().chain(self.fixed.iter()).map(Vec::len).sum();
+        let data: usize = self
+            .strings
+            .iter()
+            .chain(self.fixed.iter())
+            .map(Vec::len)
+            .sum();
         head.len() + data + self.nulls.len() + self.offsets.len()
     }
 

@@ -96,7 +96,10 @@ pub struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     pub fn new() -> Self {
-        Fields { slots: [None; N_FIELDS], flags: 0 }
+        Fields {
+            slots: [None; N_FIELDS],
+            flags: 0,
+        }
     }
 
     pub fn get(&self, field: usize) -> Option<Val<'a>> {
@@ -143,11 +146,10 @@ pub fn key_value<'a>(buf: &'a [u8], table: &Table, fields: &mut Fields<'a>) -> R
     while let Some((number, field)) = r.next()? {
         match (number, field) {
             (1, Field::Len(b)) => key = b,
-            (2, Field::Len(b)) => {
-                if value.replace(b).is_some() {
-                    return Err(Bail("KeyValue with two values"));
-                }
+            (2, Field::Len(_)) if value.is_some() => {
+                return Err(Bail("KeyValue with two values"));
             }
+            (2, Field::Len(b)) => value = Some(b),
             (1 | 2, _) => return Err(Bail("unexpected wire type in KeyValue")),
             _ => {}
         }

@@ -24,6 +24,9 @@ use span::{is_llm, normalise, Catalogue, Derived, Limits, Merged, SpanCore};
 
 const CACHE_MAX: usize = 100_000;
 
+/// (model, day) -> (pico-dollar rates, price version), or None for an unknown model.
+type PriceCache = FastMap<(String, i64), Option<([i64; 5], String)>>;
+
 /// Trace id + span id of the LLM spans of one message, to find duplicates.
 type Seen = HashSet<Vec<u8>, BuildHasherDefault<KeyHash>>;
 
@@ -32,7 +35,7 @@ type Seen = HashSet<Vec<u8>, BuildHasherDefault<KeyHash>>;
 struct PyCatalogue<'s> {
     price_fn: &'s Py<PyAny>,
     provider_fn: &'s Py<PyAny>,
-    prices: &'s mut FastMap<(String, i64), Option<([i64; 5], String)>>,
+    prices: &'s mut PriceCache,
     providers: &'s mut FastMap<String, String>,
 }
 
@@ -59,7 +62,9 @@ impl Catalogue for PyCatalogue<'_> {
             return Ok(hit.clone());
         }
         let got = Python::with_gil(|py| {
-            self.provider_fn.call1(py, (name,)).and_then(|v| v.extract::<String>(py))
+            self.provider_fn
+                .call1(py, (name,))
+                .and_then(|v| v.extract::<String>(py))
         })
         .map_err(|_| Bail("provider lookup raised"))?;
         if self.providers.len() < CACHE_MAX {
@@ -87,7 +92,7 @@ struct Scanner {
     max_chars: usize,
     price_fn: Py<PyAny>,
     provider_fn: Py<PyAny>,
-    prices: FastMap<(String, i64), Option<([i64; 5], String)>>,
+    prices: PriceCache,
     providers: FastMap<String, String>,
     block: Block,
 }
@@ -115,7 +120,13 @@ impl Scanner {
                 })?;
                 resolved.push((idx, rank));
             }
-            t.insert(key.into_bytes().into_boxed_slice(), Entry { flags, targets: resolved });
+            t.insert(
+                key.into_bytes().into_boxed_slice(),
+                Entry {
+                    flags,
+                    targets: resolved,
+                },
+            );
         }
         Ok(Scanner {
             table: t,
@@ -158,7 +169,15 @@ impl Scanner {
         let (table, block) = (&self.table, &mut self.block);
         // The Kafka fetcher and the event loop run on while a message is read.
         let outcome = py.allow_threads(|| {
-            request(payload, table, &limits, &mut cat, block, (partition, offset), &mut fed)
+            request(
+                payload,
+                table,
+                &limits,
+                &mut cat,
+                block,
+                (partition, offset),
+                &mut fed,
+            )
         });
         if let Err(Bail(why)) = outcome {
             self.block.reset_to(&mark);
@@ -208,7 +227,9 @@ fn request(
     let mut r = Reader::new(buf);
     while let Some((number, field)) = r.next()? {
         match (number, field) {
-            (1, Field::Len(rs)) => resource_spans(rs, table, lim, cat, block, source, fed, &mut seen)?,
+            (1, Field::Len(rs)) => {
+                resource_spans(rs, table, lim, cat, block, source, fed, &mut seen)?
+            }
             (1, _) => return Err(Bail("unexpected wire type in the request")),
             _ => {}
         }
@@ -233,11 +254,10 @@ fn resource_spans(
     let mut r = Reader::new(buf);
     while let Some((number, field)) = r.next()? {
         match (number, field) {
-            (1, Field::Len(b)) => {
-                if resource.replace(b).is_some() {
-                    return Err(Bail("resource given twice (merged by protobuf)"));
-                }
+            (1, Field::Len(_)) if resource.is_some() => {
+                return Err(Bail("resource given twice (merged by protobuf)"));
             }
+            (1, Field::Len(b)) => resource = Some(b),
             (2, Field::Len(b)) => scopes.push(b),
             (3, Field::Len(b)) => {
                 proto::utf8(b)?;
@@ -252,7 +272,9 @@ fn resource_spans(
         while let Some((number, field)) = r.next()? {
             match (number, field) {
                 (1, Field::Len(kv)) => key_value(kv, table, &mut res)?,
-                (1, _) | (2, Field::Len(_)) => return Err(Bail("unexpected wire type in Resource")),
+                (1, _) | (2, Field::Len(_)) => {
+                    return Err(Bail("unexpected wire type in Resource"))
+                }
                 _ => {}
             }
         }
@@ -344,8 +366,15 @@ fn one_span(
         fed.slow.push((index, true));
         return Ok(());
     }
-    let merged = Merged { span: &fields, resource };
-    let mut derived = Derived { provider: String::new(), operation: String::new(), version: None };
+    let merged = Merged {
+        span: &fields,
+        resource,
+    };
+    let mut derived = Derived {
+        provider: String::new(),
+        operation: String::new(),
+        version: None,
+    };
     match normalise(&core, &merged, fields.flags, lim, cat, &mut derived, source)? {
         Some(row) => {
             if row.priced.is_none() {

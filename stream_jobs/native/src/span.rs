@@ -71,7 +71,10 @@ pub trait Catalogue {
 
 pub fn is_llm(fields: &Fields) -> bool {
     fields.flags & F_LLM != 0
-        || matches!(fields.get(crate::extract::OI_KIND), Some(Val::Str("LLM" | "EMBEDDING")))
+        || matches!(
+            fields.get(crate::extract::OI_KIND),
+            Some(Val::Str("LLM" | "EMBEDDING"))
+        )
 }
 
 pub fn convention(flags: u32) -> &'static str {
@@ -126,8 +129,9 @@ fn finish_reasons(v: Option<Val<'_>>) -> Res<Option<Vec<&str>>> {
     Ok(match v {
         None | Some(Val::Empty) => Some(Vec::new()),
         Some(Val::Str(s)) => Some(vec![first32(s)]),
-        Some(Val::Array(b)) => string_array(b)?
-            .map(|items| items.into_iter().take(8).map(first32).collect()),
+        Some(Val::Array(b)) => {
+            string_array(b)?.map(|items| items.into_iter().take(8).map(first32).collect())
+        }
         _ => None,
     })
 }
@@ -182,15 +186,19 @@ pub fn normalise<'a>(
         return Ok(None);
     }
     let max = lim.max_chars;
-    let (Some(req), Some(resp)) =
-        (text(f.get(REQUEST_MODEL), max, ""), text(f.get(RESPONSE_MODEL), max, ""))
-    else {
+    let (Some(req), Some(resp)) = (
+        text(f.get(REQUEST_MODEL), max, ""),
+        text(f.get(RESPONSE_MODEL), max, ""),
+    ) else {
         return Ok(None);
     };
     if req.is_empty() && resp.is_empty() {
         return Ok(None);
     }
-    let (req, resp) = (if req.is_empty() { resp } else { req }, if resp.is_empty() { req } else { resp });
+    let (req, resp) = (
+        if req.is_empty() { resp } else { req },
+        if resp.is_empty() { req } else { resp },
+    );
 
     let mut tokens = [0u64; 5];
     for (i, t) in tokens.iter_mut().enumerate() {
@@ -211,15 +219,25 @@ pub fn normalise<'a>(
             Ok(s) => s.map(|s| s * 1000.0),
         },
     };
-    let Some(retry) = token(f.get(RETRY), lim.max_tokens) else { return Ok(None) };
-    let Ok(retry) = u16::try_from(retry) else { return Ok(None) };
+    let Some(retry) = token(f.get(RETRY), lim.max_tokens) else {
+        return Ok(None);
+    };
+    let Ok(retry) = u16::try_from(retry) else {
+        return Ok(None);
+    };
 
-    let Some(provider) = text(f.get(PROVIDER), max, "unknown") else { return Ok(None) };
+    let Some(provider) = text(f.get(PROVIDER), max, "unknown") else {
+        return Ok(None);
+    };
     let Some(op) = text(f.get(OPERATION), max, "chat").and_then(operation) else {
         return Ok(None);
     };
-    let Some(error_type) = text(f.get(ERROR_TYPE), max, "") else { return Ok(None) };
-    let Some(reasons) = finish_reasons(f.get(FINISH_REASONS))? else { return Ok(None) };
+    let Some(error_type) = text(f.get(ERROR_TYPE), max, "") else {
+        return Ok(None);
+    };
+    let Some(reasons) = finish_reasons(f.get(FINISH_REASONS))? else {
+        return Ok(None);
+    };
     let tx = match f.get(TRANSACTION) {
         None | Some(Val::Empty) | Some(Val::Str("")) => Text::TraceHex,
         v => match text(v, max, "") {
@@ -255,7 +273,11 @@ pub fn normalise<'a>(
         return Ok(None);
     };
     let is_error = core.status_code == STATUS_ERROR;
-    let error_type = if is_error && error_type.is_empty() { "error" } else { error_type };
+    let error_type = if is_error && error_type.is_empty() {
+        "error"
+    } else {
+        error_type
+    };
 
     *derived = Derived {
         provider: cat.provider(provider)?,
