@@ -166,19 +166,17 @@ impl Scanner {
             providers: &mut self.providers,
         };
         let mut fed = Fed::default();
-        let (table, block) = (&self.table, &mut self.block);
+        let mut ctx = Ctx {
+            table: &self.table,
+            lim: &limits,
+            cat: &mut cat,
+            block: &mut self.block,
+            source: (partition, offset),
+            fed: &mut fed,
+            seen: Seen::default(),
+        };
         // The Kafka fetcher and the event loop run on while a message is read.
-        let outcome = py.allow_threads(|| {
-            request(
-                payload,
-                table,
-                &limits,
-                &mut cat,
-                block,
-                (partition, offset),
-                &mut fed,
-            )
-        });
+        let outcome = py.allow_threads(|| request(payload, &mut ctx));
         if let Err(Bail(why)) = outcome {
             self.block.reset_to(&mark);
             return Ok(why.into_pyobject(py)?.into_any());
@@ -214,22 +212,22 @@ impl Scanner {
     }
 }
 
-fn request(
-    buf: &[u8],
-    table: &Table,
-    lim: &Limits,
-    cat: &mut dyn Catalogue,
-    block: &mut Block,
+/// What reading one message needs, passed down the walk.
+struct Ctx<'c> {
+    table: &'c Table,
+    lim: &'c Limits,
+    cat: &'c mut (dyn Catalogue + Send),
+    block: &'c mut Block,
     source: (i32, i64),
-    fed: &mut Fed,
-) -> Res<()> {
-    let mut seen: Seen = Seen::default();
+    fed: &'c mut Fed,
+    seen: Seen,
+}
+
+fn request(buf: &[u8], ctx: &mut Ctx) -> Res<()> {
     let mut r = Reader::new(buf);
     while let Some((number, field)) = r.next()? {
         match (number, field) {
-            (1, Field::Len(rs)) => {
-                resource_spans(rs, table, lim, cat, block, source, fed, &mut seen)?
-            }
+            (1, Field::Len(rs)) => resource_spans(rs, ctx)?,
             (1, _) => return Err(Bail("unexpected wire type in the request")),
             _ => {}
         }
@@ -237,17 +235,7 @@ fn request(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn resource_spans(
-    buf: &[u8],
-    table: &Table,
-    lim: &Limits,
-    cat: &mut dyn Catalogue,
-    block: &mut Block,
-    source: (i32, i64),
-    fed: &mut Fed,
-    seen: &mut Seen,
-) -> Res<()> {
+fn resource_spans(buf: &[u8], ctx: &mut Ctx) -> Res<()> {
     // The resource comes first in practice, but the wire does not promise it.
     let mut resource: Option<&[u8]> = None;
     let mut scopes: Vec<&[u8]> = Vec::new();
@@ -271,7 +259,7 @@ fn resource_spans(
         let mut r = Reader::new(b);
         while let Some((number, field)) = r.next()? {
             match (number, field) {
-                (1, Field::Len(kv)) => key_value(kv, table, &mut res)?,
+                (1, Field::Len(kv)) => key_value(kv, ctx.table, &mut res)?,
                 (1, _) | (2, Field::Len(_)) => {
                     return Err(Bail("unexpected wire type in Resource"))
                 }
@@ -285,7 +273,7 @@ fn resource_spans(
         while let Some((number, field)) = r.next()? {
             match (number, field) {
                 (1, Field::Len(b)) => validate(b, Schema::Scope, 1)?,
-                (2, Field::Len(b)) => one_span(b, table, lim, cat, block, source, fed, seen, &res)?,
+                (2, Field::Len(b)) => one_span(b, ctx, &res)?,
                 (3, Field::Len(b)) => {
                     proto::utf8(b)?;
                 }
@@ -297,18 +285,8 @@ fn resource_spans(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn one_span(
-    buf: &[u8],
-    table: &Table,
-    lim: &Limits,
-    cat: &mut dyn Catalogue,
-    block: &mut Block,
-    source: (i32, i64),
-    fed: &mut Fed,
-    seen: &mut Seen,
-    resource: &Fields,
-) -> Res<()> {
+fn one_span(buf: &[u8], ctx: &mut Ctx, resource: &Fields) -> Res<()> {
+    let fed = &mut *ctx.fed;
     let index = fed.spans;
     fed.spans += 1;
     let mut core = SpanCore {
@@ -333,7 +311,7 @@ fn one_span(
             (6 | 10 | 12 | 14, Field::Varint(_)) => {}
             (7, Field::Fixed64(t)) => core.start_ns = t,
             (8, Field::Fixed64(t)) => core.end_ns = t,
-            (9, Field::Len(kv)) => key_value(kv, table, &mut fields)?,
+            (9, Field::Len(kv)) => key_value(kv, ctx.table, &mut fields)?,
             (11, Field::Len(b)) => validate(b, Schema::Event, 1)?,
             (13, Field::Len(b)) => validate(b, Schema::Link, 1)?,
             (15, Field::Len(b)) => {
@@ -362,7 +340,7 @@ fn one_span(
     let mut key = Vec::with_capacity(core.trace_id.len() + core.span_id.len());
     key.extend_from_slice(core.trace_id);
     key.extend_from_slice(core.span_id);
-    if !seen.insert(key) {
+    if !ctx.seen.insert(key) {
         fed.slow.push((index, true));
         return Ok(());
     }
@@ -375,12 +353,20 @@ fn one_span(
         operation: String::new(),
         version: None,
     };
-    match normalise(&core, &merged, fields.flags, lim, cat, &mut derived, source)? {
+    match normalise(
+        &core,
+        &merged,
+        fields.flags,
+        ctx.lim,
+        ctx.cat,
+        &mut derived,
+        ctx.source,
+    )? {
         Some(row) => {
             if row.priced.is_none() {
                 fed.unpriced += 1;
             }
-            block.push(&row);
+            ctx.block.push(&row);
         }
         None => fed.slow.push((index, false)),
     }
