@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 
-from llmpulse.stream_jobs.analytics.job import event_json
+from llmpulse.stream_jobs.analytics.job import RefreshStats, event_json
 from llmpulse.stream_jobs.ingest import Ingest
 from llmpulse.stream_jobs.lag import LagRecorder
 from llmpulse.stream_jobs.pipeline import Message
@@ -18,6 +20,12 @@ from llmpulse.errors import MissingExtraError
 __all__ = ["create_app", "refresh_pause"]
 
 log = logging.getLogger(__name__)
+_DONE = object()
+
+
+def _advance(steps: Iterator[None]) -> bool:
+    """Run one step; False once there are none left."""
+    return next(steps, _DONE) is not _DONE
 
 
 def _broker_credentials(settings: WorkerSettings) -> Any:
@@ -122,8 +130,11 @@ def create_app(
             while True:
                 await asyncio.sleep(wait)
                 started = time.monotonic()
+                stats = RefreshStats()
+                step = functools.partial(_advance, analytics.refresh_steps(stats))
                 try:
-                    stats = await ingest.in_db_thread(analytics.refresh)
+                    while await ingest.in_db_thread(step):
+                        pass  # ingest batches queued meanwhile run between the steps
                 except Exception:  # never let analytics stop ingestion
                     log.exception("analytics refresh failed; retrying next interval")
                     continue

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -106,14 +107,24 @@ class AnalyticsJob:
         within the last ``settle`` seconds.
         """
         stats = RefreshStats()
+        for _ in self.refresh_steps(stats, final):
+            pass
+        return stats
+
+    def refresh_steps(self, stats: RefreshStats, final: bool = False) -> Iterator[None]:
+        """:meth:`refresh`, one statement per step, filling ``stats``. The worker runs
+        each step as its own job on the database thread, so ingest batches go in
+        between instead of waiting for a whole refresh (freshness under load)."""
         watermark = self._time_state("watermark") or _EPOCH
         since = watermark - self.margin if watermark > _EPOCH else _EPOCH
         dirty = find_dirty(self.client, self.db, since)
         if dirty.rows == 0 or dirty.first_start is None or dirty.max_ingested is None:
-            return stats
+            return
         stats.rows, stats.minutes = dirty.rows, len(dirty.minutes)
-        refresh_rollups(self.client, self.db, dirty.minutes)
+        yield
+        yield from refresh_rollups(self.client, self.db, dirty.minutes)
         refresh_transactions(self.client, self.db, since, dirty.first_start)
+        yield
         events, fed = self._feed_drift(timedelta(0) if final else self.settle)
         stats.closed_minutes_fed, stats.drift_events, stats.events = fed, len(events), events
         if events:
@@ -129,7 +140,6 @@ class AnalyticsJob:
         if max_ingested.tzinfo is None:
             max_ingested = max_ingested.replace(tzinfo=UTC)
         self._save("rollup", "watermark", max_ingested.isoformat())
-        return stats
 
     def _feed_drift(self, settle: timedelta) -> tuple[list[DriftEvent], int]:
         """Feed minutes closed since the last feed; return events and minutes fed.

@@ -13,6 +13,7 @@ them with ``sumMap`` (see :func:`.sketch.sql_quantile`).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -94,8 +95,9 @@ GROUP BY minute, service_name, environment, team, feature, risk_tier, provider, 
 """
 
 
-def refresh_rollups(client: Any, db: str, minutes: list[datetime]) -> int:
-    """Recompute ``latency_1m`` and ``cost_1m`` for ``minutes``; return minutes done."""
+def refresh_rollups(client: Any, db: str, minutes: list[datetime]) -> Iterator[None]:
+    """Recompute ``latency_1m`` and ``cost_1m`` for ``minutes``, one statement per step
+    (iterate to run it; the worker lets ingest batches run between steps)."""
     db = check_identifier(db)
     latency, cost = _latency_sql(db), _cost_sql(db)
     for i in range(0, len(minutes), CHUNK):
@@ -106,8 +108,9 @@ def refresh_rollups(client: Any, db: str, minutes: list[datetime]) -> int:
             "hi": max(chunk) + timedelta(minutes=1),
         }
         client.command(latency, parameters=params, settings=INSERT_SETTINGS)
+        yield
         client.command(cost, parameters=params, settings=INSERT_SETTINGS)
-    return len(minutes)
+        yield
 
 
 def refresh_transactions(client: Any, db: str, since: datetime, first_start: datetime) -> None:
