@@ -33,6 +33,13 @@ def build_ingest(settings: WorkerSettings, client: Any | None = None) -> Ingest:
     catalogue = PriceCatalogue.load(settings.price_catalogue)
     record_catalogue(client, settings.clickhouse_database, catalogue)
     pipeline = Pipeline(catalogue, max_message_bytes=settings.max_message_bytes)
+    if pipeline.native is None:
+        log.warning(
+            "the compiled hot path is not built (install with cargo on PATH); "
+            "every span takes the Python path, several times slower"
+        )
+    else:
+        log.info("compiled hot path on: spans go to the Python path only when unusual")
     return Ingest(pipeline, ClickHouseSink(client, settings.clickhouse_database))
 
 

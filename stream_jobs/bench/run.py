@@ -16,6 +16,7 @@ from llmpulse.stream_jobs.bench.exporter import exporter_overhead
 from llmpulse.stream_jobs.bench.payloads import messages
 from llmpulse.stream_jobs.bench.stages import sketch_accuracy, stage_rates
 from llmpulse.stream_jobs.broker import LocalBroker
+from llmpulse.stream_jobs.fastpath import native_available
 
 __all__ = ["LIVE_RATE", "run_bench"]
 
@@ -41,6 +42,7 @@ def run_bench(
         "spans": spans,
         "series": series,
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "native": native_available(),
     }
     with tempfile.TemporaryDirectory(prefix="llmpulse-bench-") as tmp:
         folder = Path(tmp)
@@ -81,6 +83,8 @@ def render(f: dict[str, Any]) -> str:
     k, o = ex["llmpulse_kafka"], ex["otlp_http_stock"]
     lines = [
         f"llmpulse bench — {f['started']}, {f['spans']:,} spans, {f['series']:,} series",
+        "",
+        f"compiled hot path: {'on' if f.get('native') else 'NOT BUILT (Python path only)'}",
         "",
         "stages alone (one thread, best of 3)",
         f"  compiled path: decode+normalise+price {st['native_spans_per_s']:>12,.0f} spans/s",
