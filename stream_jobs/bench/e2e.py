@@ -149,6 +149,13 @@ def freshness(bootstrap: str, folder: Path, rate: float, seconds: float = 10.0) 
     producer = KafkaProducer(
         bootstrap_servers=bootstrap, linger_ms=0, acks=1, max_request_size=4 * 1024 * 1024
     )
+    # Steady state only: one message an hour old first, and the clock starts once it is
+    # committed (the consumer has joined its group and taken its partitions).
+    hour_ago = base - 3600 * 10**9
+    warm_up = messages(per_message, series=200, per_message=per_message, seed=8, end_ns=hour_ago)
+    producer.send(topic, next(warm_up))
+    producer.flush()
+    worker.wait_caught_up(timeout=120)
     started_ns = time.time_ns()
     t0 = time.monotonic()
     for k, payload in enumerate(payloads):
@@ -165,7 +172,8 @@ def freshness(bootstrap: str, folder: Path, rate: float, seconds: float = 10.0) 
         dsn,
         "SELECT quantile(0.5)(lag) AS p50, quantile(0.99)(lag) AS p99, "
         "count() AS n FROM (SELECT dateDiff('millisecond', end_time, ingested_at) "
-        f"- {shift_ms:.3f} AS lag FROM llmpulse.llm_calls FINAL)",
+        f"- {shift_ms:.3f} AS lag FROM llmpulse.llm_calls FINAL "
+        f"WHERE toUnixTimestamp64Micro(end_time) >= {base // 1000 - 1_000_000})",
     )[0]
     return {
         "target_rate_spans_per_s": rate,
