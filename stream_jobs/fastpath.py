@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 from llmpulse.schemas.record import CallRecord
 from llmpulse.stream_jobs.extract import key_table
+from llmpulse.stream_jobs.normalise import Limits
 from llmpulse.stream_jobs.pricing import PriceCatalogue
 
 __all__ = ["Fed", "NativeScanner", "native_available", "read_block"]
@@ -46,7 +47,7 @@ class Fed(NamedTuple):
 class NativeScanner:
     """Feeds messages to the extension; one Native block of llm_calls rows per batch."""
 
-    def __init__(self, catalogue: PriceCatalogue, max_tokens: int, max_chars: int) -> None:
+    def __init__(self, catalogue: PriceCatalogue, limits: Limits) -> None:
         from llmpulse.stream_jobs import _native
 
         def price(model: str, day: int) -> tuple[tuple[int, ...], str] | None:
@@ -55,7 +56,11 @@ class NativeScanner:
 
         table = {k: (flags, list(targets)) for k, (flags, targets) in key_table().items()}
         self._scanner: Any = _native.Scanner(
-            table, int(max_tokens), int(max_chars), price, catalogue.canonical_provider
+            table,
+            int(limits.max_tokens_per_call),
+            int(limits.max_attribute_chars),
+            price,
+            catalogue.canonical_provider,
         )
 
     def feed(

@@ -36,6 +36,10 @@ class Limits:
     max_future_skew_s: float = 3600.0
     max_age_days: float = 400.0
 
+    def start_window(self, now_ns: int) -> tuple[float, float]:
+        """(latest, earliest) accepted start in ns: one float formula for both paths."""
+        return now_ns + self.max_future_skew_s * 1e9, now_ns - self.max_age_days * 86400e9
+
 
 class Rejection(Exception):
     """Why a span was not accepted: a reason from REJECT_REASONS, a detail, a stage."""
@@ -115,11 +119,12 @@ def normalise_span(
     start_ns, end_ns = span.start_time_unix_nano, span.end_time_unix_nano
     if end_ns < start_ns:
         raise Rejection("negative_duration", f"ends {(start_ns - end_ns) / 1e6:.3f} ms early")
-    if start_ns > now_ns + limits.max_future_skew_s * 1e9:
+    latest, earliest = limits.start_window(now_ns)
+    if start_ns > latest:
         raise Rejection(
             "future_timestamp", f"starts {(start_ns - now_ns) / 1e9:.0f}s after the worker's clock"
         )
-    if start_ns < now_ns - limits.max_age_days * 86400e9:
+    if start_ns < earliest:
         raise Rejection("ancient_timestamp", f"starts {(now_ns - start_ns) / 86400e9:.0f} days ago")
 
     request_model = _text(f.get("request_model"), "request_model", limits)

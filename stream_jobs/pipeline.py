@@ -95,13 +95,7 @@ class Pipeline:
         self.clock_ns = clock_ns
         if native is None:
             native = native_available()
-        self.native = (
-            NativeScanner(
-                self.catalogue, self.limits.max_tokens_per_call, self.limits.max_attribute_chars
-            )
-            if native
-            else None
-        )
+        self.native = NativeScanner(self.catalogue, self.limits) if native else None
 
     def process(self, messages: Sequence[Message]) -> BatchResult:
         """Process messages in order; never raises on their content."""
@@ -165,14 +159,8 @@ class Pipeline:
     def _feed_native(self, msg: Message, value: bytes, now_ns: int) -> Fed | str | None:
         if self.native is None:
             return None
-        lim = self.limits
-        fed = self.native.feed(
-            value,
-            msg.partition,
-            msg.offset,
-            now_ns + lim.max_future_skew_s * 1e9,
-            now_ns - lim.max_age_days * 86400e9,
-        )
+        latest, earliest = self.limits.start_window(now_ns)
+        fed = self.native.feed(value, msg.partition, msg.offset, latest, earliest)
         if isinstance(fed, str):
             log.debug("%s/%d@%d left to the Python path: %s", *_where(msg), fed)
         return fed
