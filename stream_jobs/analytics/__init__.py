@@ -2,7 +2,7 @@
 
 from llmpulse.stream_jobs.analytics.drift import DETECTORS, METRICS, DriftEvent, DriftMonitor
 from llmpulse.stream_jobs.analytics.job import AnalyticsJob, RefreshStats
-from llmpulse.stream_jobs.analytics.sketch import DDSketch, sql_bucket, sql_quantile
+from llmpulse.stream_jobs.analytics.sketch import DDSketch, sql_bucket, sql_quantile, sql_sketch
 
 __all__ = [
     "DETECTORS",
@@ -14,4 +14,5 @@ __all__ = [
     "RefreshStats",
     "sql_bucket",
     "sql_quantile",
+    "sql_sketch",
 ]

@@ -7,8 +7,8 @@ rewrites their rows from scratch; the tables replace by key, so the stored value
 always the latest full computation and nothing is ever added twice.
 
 Latency and time-to-first-token sketches are DDSketch buckets built by ClickHouse
-with the exact bucketing of :mod:`.sketch`; coarser windows and groupings merge
-them with ``sumMap`` (see :func:`.sketch.sql_quantile`).
+with the exact bucketing of :mod:`.sketch` (:func:`.sketch.sql_sketch`); coarser
+windows and groupings merge them with ``sumMap`` (see :func:`.sketch.sql_quantile`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from llmpulse.stream_jobs.analytics.sketch import sql_bucket
+from llmpulse.stream_jobs.analytics.sketch import sql_bucket, sql_sketch
 from llmpulse.stream_jobs.clickhouse import check_identifier
 
 __all__ = ["Dirty", "find_dirty", "refresh_rollups", "refresh_transactions"]
@@ -58,22 +58,30 @@ def find_dirty(client: Any, db: str, since: datetime) -> Dirty:
 
 
 def _latency_sql(db: str) -> str:
-    lat = sql_bucket("latency_ms")
-    ttft = sql_bucket("ifNull(ttft_ms, 0)")
+    lat_keys, lat_counts = sql_sketch("lat", "lat_runs")
+    ttft_keys, ttft_counts = sql_sketch("ttft", "ttft_runs")
     return f"""
 INSERT INTO {db}.latency_1m
 SELECT minute, service_name, provider, operation, request_model, response_model,
-       count(), countIf(status = 'error'), countIf(latency_ms > 5000),
-       sum(latency_ms), max(latency_ms),
-       (sumMap([{lat}], [toUInt64(1)]) AS lm).1, lm.2,
-       countIf(ttft_ms IS NOT NULL), maxOrDefault(ifNull(ttft_ms, 0)),
-       (sumMapIf([{ttft}], [toUInt64(1)], ttft_ms IS NOT NULL) AS tm).1, tm.2, now64(3)
+       calls, errors, slow, latency_sum, latency_max, {lat_keys}, {lat_counts},
+       ttft_calls, ttft_max, {ttft_keys}, {ttft_counts}, now64(3)
 FROM (
-    SELECT toStartOfMinute(start_time) AS minute, * FROM {db}.llm_calls FINAL
-    WHERE start_time >= {{lo:DateTime64(6)}} AND start_time < {{hi:DateTime64(6)}}
-      AND toStartOfMinute(start_time) IN {{minutes:Array(DateTime)}}
+    SELECT minute, service_name, provider, operation, request_model, response_model,
+           count() AS calls, countIf(status = 'error') AS errors,
+           countIf(latency_ms > 5000) AS slow, sum(latency_ms) AS latency_sum,
+           max(latency_ms) AS latency_max,
+           arraySort(groupArray({sql_bucket("latency_ms")})) AS lat,
+           countIf(ttft_ms IS NOT NULL) AS ttft_calls,
+           maxOrDefault(ifNull(ttft_ms, 0)) AS ttft_max,
+           arraySort(groupArrayIf({sql_bucket("ifNull(ttft_ms, 0)")}, ttft_ms IS NOT NULL))
+               AS ttft
+    FROM (
+        SELECT toStartOfMinute(start_time) AS minute, * FROM {db}.llm_calls FINAL
+        WHERE start_time >= {{lo:DateTime64(6)}} AND start_time < {{hi:DateTime64(6)}}
+          AND toStartOfMinute(start_time) IN {{minutes:Array(DateTime)}}
+    )
+    GROUP BY minute, service_name, provider, operation, request_model, response_model
 )
-GROUP BY minute, service_name, provider, operation, request_model, response_model
 """
 
 
@@ -122,31 +130,38 @@ def refresh_transactions(client: Any, db: str, since: datetime, first_start: dat
     long the transaction, instead of re-reading a fixed look-back window.
     """
     db = check_identifier(db)
+    # Touched transactions by 64-bit hash: a set of integers is much cheaper to build
+    # and probe than one of strings, and a collision only recomputes one more
+    # transaction (exactly, like the others).
     touched = (
-        f"SELECT DISTINCT transaction_id FROM {db}.llm_calls "
-        "WHERE ingested_at > {since:DateTime64(3)}"
+        f"cityHash64(transaction_id) IN (SELECT DISTINCT cityHash64(transaction_id) "
+        f"FROM {db}.llm_calls WHERE ingested_at > {{since:DateTime64(3)}})"
     )
+    # Without FINAL: an older version's first_seen is never earlier than the calls it
+    # summed, so the minimum over all versions is still a lower bound (and cheaper).
     known = client.query(
-        f"SELECT min(first_seen) FROM {db}.transaction_costs FINAL "
-        f"WHERE transaction_id IN ({touched})",
+        f"SELECT min(first_seen) FROM {db}.transaction_costs WHERE {touched}",
         parameters={"since": since},
     ).result_rows[0][0]
     lo = _utc(first_start)
     if known is not None and _utc(known) > _EPOCH:
         lo = min(lo, _utc(known))
+    # toString: grouping LowCardinality values into arrays costs more than the plain
+    # strings (same values stored).
     client.command(
         f"""
 INSERT INTO {db}.transaction_costs
 SELECT transaction_id, min(start_time), max(end_time),
-       argMin(service_name, start_time), argMin(team, start_time),
-       argMin(feature, start_time), argMin(risk_tier, start_time),
-       arraySort(groupUniqArray(service_name)), arraySort(groupUniqArray(response_model)),
+       argMin(toString(service_name), start_time), argMin(toString(team), start_time),
+       argMin(toString(feature), start_time), argMin(toString(risk_tier), start_time),
+       arraySort(groupUniqArray(toString(service_name))),
+       arraySort(groupUniqArray(toString(response_model))),
        count(), countIf(retry_attempt > 0), countIf(status = 'error'),
        sum(input_tokens), sum(output_tokens), sum(cache_read_tokens),
        sum(cache_creation_tokens), sum(reasoning_tokens),
        sum(cost_usd), sumIf(cost_usd, status = 'error'), now64(3)
 FROM {db}.llm_calls FINAL
-WHERE start_time >= {{lo:DateTime64(6)}} AND transaction_id IN ({touched})
+WHERE start_time >= {{lo:DateTime64(6)}} AND {touched}
 GROUP BY transaction_id
 """,
         parameters={"since": since, "lo": lo},

@@ -12,6 +12,7 @@ from llmpulse.stream_jobs.analytics.sketch import (
     bucket_of,
     sql_bucket,
     sql_quantile,
+    sql_sketch,
 )
 
 QS = (0.5, 0.9, 0.95, 0.99, 0.999)
@@ -81,6 +82,24 @@ def test_clickhouse_builds_the_same_sketch(chdb_client: Any) -> None:
     assert (list(row[0]), list(row[1])) == s.buckets()
     assert row[2] == pytest.approx(s.quantile(0.5), rel=1e-12)
     assert row[3] == pytest.approx(s.quantile(0.99), rel=1e-12)
+
+
+@pytest.mark.parametrize("values", [[], [5.0], [5.0, 5.0, 5.0], [0.0, 0.0, 7.5, 7.5, 9e5]])
+def test_sketch_from_sorted_buckets_equals_summap(chdb_client: Any, values: list[float]) -> None:
+    """sql_sketch (run lengths of sorted buckets) builds exactly what sumMap builds."""
+    x = list(values) + [float(v) for v in np.round(data("pareto", 500, 3), 3)] * bool(values)
+    keys, counts = sql_sketch("s", "runs")
+    literal = "[" + ",".join(repr(v) for v in x) + "]::Array(Float64)"
+    row = chdb_client.query(
+        f"SELECT {keys}, {counts}, m.1, m.2 FROM ("
+        f"  SELECT arraySort(groupArray({sql_bucket('v')})) AS s,"
+        f"         sumMap([{sql_bucket('v')}], [toUInt64(1)]) AS m"
+        f"  FROM (SELECT arrayJoin({literal}) AS v))"
+    ).result_rows[0]
+    s = DDSketch()
+    if x:
+        s.add_many(np.array(x))
+    assert (list(row[0]), list(row[1])) == s.buckets() == (list(row[2]), list(row[3]))
 
 
 def test_zero_and_empty() -> None:
