@@ -138,7 +138,16 @@ def create_app(
                 except Exception:  # never let analytics stop ingestion
                     log.exception("analytics refresh failed; retrying next interval")
                     continue
-                wait = refresh_pause(settings, time.monotonic() - started)
+                took = time.monotonic() - started
+                wait = refresh_pause(settings, took)
+                log.log(
+                    logging.INFO if took >= 1.0 else logging.DEBUG,
+                    "analytics refresh: %d calls in %d minutes took %.1fs; next in %.0fs",
+                    stats.rows,
+                    stats.minutes,
+                    took,
+                    wait,
+                )
                 for event in stats.events:
                     key = f"{event.service_name}/{event.model}/{event.metric}".encode()
                     await drift.send(key=key, value=event_json(event))

@@ -10,7 +10,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from llmpulse.stream_jobs.analytics.job import AnalyticsJob, event_json
+from llmpulse.stream_jobs.analytics.job import AnalyticsJob, event_json, watermark_margin
 from llmpulse.stream_jobs.clickhouse import connect, migrate
 from llmpulse.stream_jobs.ingest import Ingest
 from llmpulse.stream_jobs.pipeline import Pipeline
@@ -111,7 +111,12 @@ def run_worker(settings: WorkerSettings) -> None:
     ensure_topics(settings)
     client = connect_with_backoff(settings)
     ingest = build_ingest(settings, client)
-    analytics = AnalyticsJob(client, settings.clickhouse_database, settings.drift_detector)
+    analytics = AnalyticsJob(
+        client,
+        settings.clickhouse_database,
+        settings.drift_detector,
+        margin=watermark_margin(settings.clickhouse_dsn),
+    )
     app = create_app(settings, ingest, analytics, _report_job(client, settings, analytics))
     worker = faust.Worker(
         app, loglevel=settings.log_level, quiet=True, workdir=str(settings.data_dir)

@@ -1,6 +1,7 @@
 """The analytics refresh the worker runs every few seconds (and once when it stops).
 
-1. find calls ingested since the watermark (minus a safety margin);
+1. find calls ingested since the watermark (minus a safety margin, see
+   :func:`watermark_margin`);
 2. recompute the minutes and transactions they touch (exact, replace by key);
 3. feed every newly closed minute to the drift monitor, store its events;
 4. persist the watermark and the detectors' state in ``analytics_state``.
@@ -27,7 +28,7 @@ from llmpulse.stream_jobs.analytics.rollups import (
 from llmpulse.stream_jobs.analytics.sketch import sql_quantile
 from llmpulse.stream_jobs.clickhouse import check_identifier
 
-__all__ = ["EVENT_COLUMNS", "AnalyticsJob", "RefreshStats", "event_json"]
+__all__ = ["EVENT_COLUMNS", "AnalyticsJob", "RefreshStats", "event_json", "watermark_margin"]
 
 log = logging.getLogger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -44,6 +45,23 @@ EVENT_COLUMNS = [
     "detail",
     "detected_at",
 ]
+
+
+def watermark_margin(dsn: str) -> timedelta:
+    """How far behind its watermark a refresh looks again, for calls that became
+    visible after the previous refresh read past their ``ingested_at``.
+
+    ``ingested_at`` is stamped when an insert starts and the rows are visible when
+    it commits. On a ClickHouse server other workers insert concurrently, so a
+    refresh may see a later stamp before an earlier one commits: look 5 s back. The
+    embedded engine has one writer, this worker, and its inserts and refreshes run
+    one after the other on one thread: only rows stamped in the watermark's own
+    millisecond can come later. Looking back re-reads calls (exactly: rollups are
+    recomputed, never added to), so this is a cost, not a correctness, trade.
+    """
+    if dsn.startswith("chdb:"):
+        return timedelta(milliseconds=1)
+    return timedelta(seconds=5)
 
 
 @dataclass
