@@ -129,6 +129,7 @@ def render(f: dict[str, Any]) -> str:
 
 def _e2e_lines(title: str, e: dict[str, Any]) -> list[str]:
     spread = ", ".join(f"{r['with_analytics_spans_per_s_per_busy_core']:,.0f}" for r in e["runs"])
+    split = e["with_analytics_cpu_split_s"]
     return [
         f"  {title}: {e['spans']:,} spans in {e['messages']:,} messages, "
         f"{e['series']:,} series, {e['stored_calls']:,} calls stored, "
@@ -141,6 +142,10 @@ def _e2e_lines(title: str, e: dict[str, Any]) -> list[str]:
         f"{e['with_analytics_spans_per_s_per_busy_core']:>7,.0f} per busy core "
         f"({e['with_analytics_cpu_s']:.1f} s CPU)",
         f"    (median of {len(e['runs'])} workers; per busy core with analytics: {spread})",
+        f"    CPU with analytics: worker threads {split['worker']:.1f} s, engine queries "
+        f"{split['engine']:.1f} s, engine background merges {split['merges']:.1f} s; "
+        f"without the merges {e['with_analytics_spans_per_s_per_core_without_merges']:,.0f} "
+        "per busy core",
     ]
 
 

@@ -21,6 +21,12 @@ def test_end_to_end_run_stores_and_rolls_up_every_span(kafka: str, tmp_path: Pat
     assert 0 < e["worker_cpu_s"] <= e["with_analytics_cpu_s"]
     assert e["wall_s"] < e["with_analytics_wall_s"]
     assert e["spans_per_s_per_worker"] == pytest.approx(spans / e["wall_s"])
+    split = e["with_analytics_cpu_split_s"]
+    assert split["worker"] > 0 and split["engine"] > 0 and split["merges"] >= 0
+    # Roles split the process's CPU (threads that ended early count in the total only).
+    assert sum(split.values()) <= e["with_analytics_cpu_s"] + 0.05
+    without = e["with_analytics_spans_per_s_per_core_without_merges"]
+    assert without >= e["with_analytics_spans_per_s_per_busy_core"]
 
 
 def test_freshness_run_measures_every_row_it_sent(kafka: str, tmp_path: Path) -> None:

@@ -19,6 +19,9 @@ def _e2e(per_core: float) -> dict:
         "with_analytics_spans_per_s_per_worker": 333.0,
         "with_analytics_spans_per_s_per_busy_core": per_core / 2,
         "worker_peak_rss_mb": 123.0,
+        "cpu_split_s": {"worker": 0.5, "engine": 0.3, "merges": 0.2},
+        "with_analytics_cpu_split_s": {"worker": 0.9, "engine": 0.6, "merges": 0.5},
+        "with_analytics_spans_per_s_per_core_without_merges": per_core * 0.6,
     }
     return {"spans": 1000, "messages": 2, **run, "runs": [run, run, run]}
 
@@ -65,5 +68,7 @@ def test_render_shows_each_scenario_and_the_path_used() -> None:
     backlog = text.index("30-minute backlog")
     assert live < text.index("77,777") < backlog < text.index("88,888")
     assert "38,888" in text[live:backlog] and "44,444 per busy core" in text[backlog:]
+    assert "merges 0.5 s; without the merges 46,666 per busy core" in text[live:backlog]
+    assert "without the merges 53,333 per busy core" in text[backlog:]
     assert "p50 12 ms, p99 34 ms" in text
     assert "NOT BUILT" in render({**f, "native": False})
