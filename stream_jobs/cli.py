@@ -80,9 +80,14 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if settings.allocator_tuning and args.from_command_line:
+        from llmpulse.stream_jobs.allocator import reexec_with_tuned_allocator
+
+        reexec_with_tuned_allocator()  # once, before the worker allocates anything
     from llmpulse.stream_jobs.worker import run_worker
 
-    run_worker(_settings(args))
+    run_worker(settings)
     return 0
 
 
@@ -414,6 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.from_command_line = argv is None  # this process is the command (it may re-exec)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -72,7 +72,9 @@ def _stop_and_measure(worker: WorkerProcess, pid: int) -> tuple[float, dict[str,
     cpu, split = _cpu_seconds(pid), _thread_cpu(pid)
     while worker.proc.poll() is None:
         try:
-            cpu, split = _cpu_seconds(pid), _thread_cpu(pid)
+            cpu = _cpu_seconds(pid)
+            # Counters only grow: a thread that already ended must not lower its role.
+            split = {k: max(v, split[k]) for k, v in _thread_cpu(pid).items()}
         except (OSError, IndexError):
             break
         time.sleep(0.01)
