@@ -10,14 +10,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from llmpulse.stream_jobs.analytics.job import RefreshStats, event_json
-from llmpulse.stream_jobs.ingest import Ingest
+from llmpulse.stream_jobs.ingest import Ingest, IngestStats
 from llmpulse.stream_jobs.lag import LagRecorder
 from llmpulse.stream_jobs.pipeline import Message
 from llmpulse.stream_jobs.settings import WorkerSettings
 
 from llmpulse.errors import MissingExtraError
 
-__all__ = ["create_app", "refresh_pause"]
+__all__ = ["catching_up", "create_app", "refresh_pause"]
 
 log = logging.getLogger(__name__)
 _DONE = object()
@@ -59,6 +59,16 @@ def refresh_pause(settings: WorkerSettings, took_s: float) -> float:
     (a refresh re-reads the minutes it touches, which grow with the traffic)."""
     share = settings.analytics_max_share
     return max(settings.analytics_interval_s, took_s * (1 - share) / share)
+
+
+def catching_up(settings: WorkerSettings, stats: IngestStats, now: float, since: float) -> bool:
+    """Whether to hold the analytics refresh back a little longer: the worker is working
+    through a backlog (its latest batch, a moment ago, was full), and the last refresh
+    was less than ``analytics_max_delay_s`` ago. Refreshing then recomputes minutes
+    that more of the backlog will change again; ingest catches up faster without it."""
+    full = stats.last_batch_messages >= settings.batch_max_messages
+    recent = now - stats.last_batch_at <= 2 * settings.batch_max_seconds + 1.0
+    return full and recent and since < settings.analytics_max_delay_s
 
 
 def create_app(
@@ -126,9 +136,13 @@ def create_app(
 
         @app.task
         async def refresh_analytics() -> None:
-            wait = settings.analytics_interval_s
+            wait, last = settings.analytics_interval_s, time.monotonic()
             while True:
                 await asyncio.sleep(wait)
+                while catching_up(
+                    settings, ingest.stats, time.monotonic(), time.monotonic() - last
+                ):
+                    await asyncio.sleep(0.5)
                 started = time.monotonic()
                 stats = RefreshStats()
                 step = functools.partial(_advance, analytics.refresh_steps(stats))
@@ -138,7 +152,8 @@ def create_app(
                 except Exception:  # never let analytics stop ingestion
                     log.exception("analytics refresh failed; retrying next interval")
                     continue
-                took = time.monotonic() - started
+                last = time.monotonic()
+                took = last - started
                 wait = refresh_pause(settings, took)
                 log.log(
                     logging.INFO if took >= 1.0 else logging.DEBUG,

@@ -46,6 +46,8 @@ class IngestStats:
     started: float = 0.0
     process_s: float = 0.0  # time spent decoding, normalising and pricing
     write_s: float = 0.0  # time spent writing to ClickHouse (retries included)
+    last_batch_messages: int = 0  # messages in the latest batch (full: catching up)
+    last_batch_at: float = 0.0  # when it was durable (time.monotonic())
 
     def line(self) -> str:
         secs = max(time.monotonic() - self.started, 1e-9)
@@ -109,6 +111,7 @@ class Ingest:
             ]
             await asyncio.gather(*[p for p in pending if asyncio.isfuture(p)])
         st = self.stats
+        st.last_batch_messages, st.last_batch_at = len(messages), time.monotonic()
         st.messages += len(messages)
         st.spans += result.spans
         st.calls += result.call_count

@@ -21,6 +21,10 @@ Every variable, once:
   partitions move to another after this long (default 30).
 - ``LLMPULSE_ANALYTICS_INTERVAL_S``: how often rollups, transaction costs and
   drift are refreshed (default 5).
+- ``LLMPULSE_ANALYTICS_MAX_SHARE``: at most this share of the worker's time goes to
+  analytics refreshes (default 0.2); ``LLMPULSE_ANALYTICS_MAX_DELAY_S``: while the
+  worker catches up on a backlog (full batches), refreshes wait up to this long
+  (default 60) instead of recomputing minutes the backlog keeps changing.
 - ``LLMPULSE_DRIFT_DETECTOR``: ``page_hinkley`` (default), ``page_hinkley_fast``,
   ``adwin`` or ``kswin`` (figures in docs/performance.md).
 - ``LLMPULSE_PRICE_CATALOGUE``: path of a price catalogue replacing the shipped one.
@@ -70,6 +74,8 @@ class WorkerSettings(BaseSettings):
     #: At most this share of the worker's time goes to analytics refreshes; under heavy
     #: traffic they run less often than every ``analytics_interval_s`` (rollups lag more).
     analytics_max_share: float = Field(default=0.2, gt=0, le=1)
+    #: While catching up on a backlog, refreshes wait up to this long (see app.catching_up).
+    analytics_max_delay_s: float = Field(default=60.0, gt=0)
     drift_detector: str = "page_hinkley"
     price_catalogue: Path | None = None
     data_dir: Path = Path(".llmpulse")

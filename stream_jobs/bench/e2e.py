@@ -194,7 +194,8 @@ def freshness(bootstrap: str, folder: Path, rate: float, seconds: float = 10.0) 
     producer.send(topic, next(warm_up))
     producer.flush()
     worker.wait_caught_up(timeout=120)
-    started_ns = time.time_ns()
+    assert worker.proc is not None
+    started_ns, cpu0 = time.time_ns(), _cpu_seconds(worker.proc.pid)
     t0 = time.monotonic()
     for k, payload in enumerate(payloads):
         time.sleep(max(0.0, t0 + k * interval - time.monotonic()))
@@ -203,6 +204,8 @@ def freshness(bootstrap: str, folder: Path, rate: float, seconds: float = 10.0) 
     sent_for = time.monotonic() - t0
     producer.close()
     worker.wait_caught_up(timeout=300)
+    # At a steady rate the worker is never behind: analytics refresh on their interval.
+    cpu, wall = _cpu_seconds(worker.proc.pid) - cpu0, time.monotonic() - t0
     worker.stop()
     # message k's spans end at base + (k + 1) * interval and leave at started + k * interval
     shift_ms = (started_ns - base) / 1e6 - interval * 1000
@@ -219,4 +222,7 @@ def freshness(bootstrap: str, folder: Path, rate: float, seconds: float = 10.0) 
         "rows": row["n"],
         "freshness_p50_ms": row["p50"],
         "freshness_p99_ms": row["p99"],
+        "worker_cpu_s": cpu,
+        "busy_cores": cpu / wall,
+        "spans_per_s_per_busy_core": count * per_message / cpu if cpu else float("nan"),
     }

@@ -103,6 +103,8 @@ def render(f: dict[str, Any]) -> str:
         f"freshness at {fr['achieved_rate_spans_per_s']:,.0f} spans/s: span end -> row stored "
         f"p50 {fr['freshness_p50_ms']:,.0f} ms, p99 {fr['freshness_p99_ms']:,.0f} ms "
         f"({fr['rows']:,} rows)",
+        f"  steady load, analytics refreshing on their interval: {fr['busy_cores']:.2f} busy "
+        f"cores, {fr['spans_per_s_per_busy_core']:,.0f} spans/s per busy core",
         "",
         "exporter at 1k spans/s          app thread p50 / p99      export threads CPU",
         _exporter_line("SDK alone (no-op exporter)", ex["sdk_only"]),

@@ -34,3 +34,5 @@ def test_freshness_run_measures_every_row_it_sent(kafka: str, tmp_path: Path) ->
     f = freshness(kafka, tmp_path, rate=2_560.0, seconds=2.0)
     assert f["rows"] == 20 * 256
     assert 0 <= f["freshness_p50_ms"] <= f["freshness_p99_ms"] < 60_000
+    assert 0 < f["busy_cores"] <= 2.5  # this machine has two cores (+ tick rounding)
+    assert f["spans_per_s_per_busy_core"] == pytest.approx(f["rows"] / f["worker_cpu_s"])

@@ -203,6 +203,24 @@ def test_slow_refreshes_are_spaced_to_keep_their_share_of_the_worker() -> None:
     assert took / (took + refresh_pause(settings, took)) <= 0.2 + 1e-9
 
 
+def test_refreshes_wait_while_a_backlog_is_worked_through_but_not_forever() -> None:
+    """Full batches a moment ago mean a backlog: the refresh waits, up to the max delay;
+    a partial batch, or a full one long ago (idle since), does not hold it back."""
+    from llmpulse.stream_jobs.app import catching_up
+    from llmpulse.stream_jobs.ingest import IngestStats
+    from llmpulse.stream_jobs.settings import WorkerSettings
+
+    settings = WorkerSettings(
+        batch_max_messages=200, batch_max_seconds=1.0, analytics_max_delay_s=60.0
+    )
+    full = IngestStats(last_batch_messages=200, last_batch_at=100.0)
+    assert catching_up(settings, full, now=100.5, since=10.0)
+    assert not catching_up(settings, full, now=100.5, since=60.0)  # waited long enough
+    assert not catching_up(settings, full, now=110.0, since=10.0)  # idle since that batch
+    partial = IngestStats(last_batch_messages=37, last_batch_at=100.0)
+    assert not catching_up(settings, partial, now=100.5, since=10.0)
+
+
 def test_a_transaction_spanning_days_keeps_all_its_calls(chdb_client: Any, database: str) -> None:
     """A call today to a transaction that began three days ago: both calls counted.
 

@@ -47,6 +47,8 @@ def test_render_shows_each_scenario_and_the_path_used() -> None:
             "freshness_p50_ms": 12.0,
             "freshness_p99_ms": 34.0,
             "rows": 5,
+            "busy_cores": 0.75,
+            "spans_per_s_per_busy_core": 1332.0,
         },
         "exporter": {
             k: {
@@ -71,4 +73,5 @@ def test_render_shows_each_scenario_and_the_path_used() -> None:
     assert "merges 0.5 s; without the merges 46,666 per busy core" in text[live:backlog]
     assert "without the merges 53,333 per busy core" in text[backlog:]
     assert "p50 12 ms, p99 34 ms" in text
+    assert "0.75 busy cores, 1,332 spans/s per busy core" in text
     assert "NOT BUILT" in render({**f, "native": False})
