@@ -96,7 +96,8 @@ class _Series:
     warm: list[float] = field(default_factory=list)
     mean: float = 0.0
     std: float = 1.0
-    recent: deque[float] = field(default_factory=lambda: deque(maxlen=240))
+    # What an event reads: 60 values before the last 5 (kept small: the state is saved).
+    recent: deque[float] = field(default_factory=lambda: deque(maxlen=65))
     cooldown: int = 0
 
 

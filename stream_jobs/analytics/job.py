@@ -32,6 +32,7 @@ __all__ = ["EVENT_COLUMNS", "AnalyticsJob", "RefreshStats", "event_json", "water
 
 log = logging.getLogger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_RM_KIND = "response_model_changed"
 EVENT_COLUMNS = [
     "minute",
     "service_name",
@@ -179,10 +180,12 @@ class AnalyticsJob:
         lo = fed_until or datetime(2000, 1, 1, tzinfo=UTC)
         if closed_until <= lo:
             return [], 0
+        window = {"lo": lo, "hi": closed_until}
+        events = self._response_model_events(window)
         rows = self.client.query(
             f"""
 SELECT c.minute, c.service_name, c.request_model, c.calls, c.errors, c.truncated,
-       c.input_tokens, c.output_tokens, c.cost, l.latency, l.response_models
+       c.input_tokens, c.output_tokens, c.cost, l.latency
 FROM (
     SELECT minute, service_name, request_model, sum(calls) AS calls, sum(errors) AS errors,
            sum(truncated) AS truncated, sum(input_tokens) AS input_tokens,
@@ -190,29 +193,22 @@ FROM (
     FROM {self.db}.cost_1m FINAL
     WHERE minute > {{lo:DateTime}} AND minute <= {{hi:DateTime}}
     GROUP BY minute, service_name, request_model
+    HAVING calls >= {{min_calls:UInt64}}
 ) AS c
 LEFT JOIN (
     WITH sumMap(latency_keys, latency_counts) AS m
-    SELECT minute, service_name, request_model, {sql_quantile("m", 0.5)} AS latency,
-           arraySort(groupUniqArray(response_model)) AS response_models
+    SELECT minute, service_name, request_model, {sql_quantile("m", 0.5)} AS latency
     FROM {self.db}.latency_1m FINAL
     WHERE minute > {{lo:DateTime}} AND minute <= {{hi:DateTime}}
     GROUP BY minute, service_name, request_model
 ) AS l USING (minute, service_name, request_model)
 ORDER BY c.minute, c.service_name, c.request_model""",
-            parameters={"lo": lo, "hi": closed_until},
+            parameters={**window, "min_calls": self.min_calls},
         ).result_rows
-        events: list[DriftEvent] = []
-        minutes = set()
-        for minute, service, model, calls, errors, trunc, inp, out, cost, lat, rms in rows:
+        # Series-minutes with fewer than min_calls calls are too noisy to feed (and in a
+        # backlog they are most rows): SQL leaves them out.
+        for minute, service, model, calls, errors, trunc, inp, out, cost, lat in rows:
             minute = minute.replace(tzinfo=UTC) if minute.tzinfo is None else minute
-            minutes.add(minute)
-            for rm in rms or []:
-                ev = self.monitor.observe_response_model(minute, service, model, rm)
-                if ev:
-                    events.append(ev)
-            if calls < self.min_calls:
-                continue
             values = {
                 "latency_p50_ms": lat if lat is not None else math.nan,
                 "input_tokens": inp / calls,
@@ -225,9 +221,34 @@ ORDER BY c.minute, c.service_name, c.request_model""",
                 ev = self.monitor.update(minute, service, model, metric, float(value))
                 if ev:
                     events.append(ev)
+        minutes = self.client.query(
+            f"SELECT uniqExact(minute) FROM {self.db}.cost_1m "
+            "WHERE minute > {lo:DateTime} AND minute <= {hi:DateTime}",
+            parameters=window,
+        ).result_rows[0][0]
+        # A series' response-model change first, then its metrics, minute by minute.
+        events.sort(key=lambda e: (e.minute, e.service_name, e.model, e.kind != _RM_KIND))
         self._save("drift", "monitor", self.monitor.dumps())
         self._save("rollup", "fed_until", closed_until.isoformat())
-        return events, len(minutes)
+        return events, int(minutes)
+
+    def _response_model_events(self, window: dict[str, datetime]) -> list[DriftEvent]:
+        """Each (series, response model) pair once, from the minute it first answered."""
+        rows = self.client.query(
+            f"SELECT min(minute) AS first, service_name, request_model, response_model "
+            f"FROM {self.db}.latency_1m "
+            "WHERE minute > {lo:DateTime} AND minute <= {hi:DateTime} "
+            "GROUP BY service_name, request_model, response_model "
+            "ORDER BY first, service_name, request_model, response_model",
+            parameters=window,
+        ).result_rows
+        events = []
+        for minute, service, model, response_model in rows:
+            minute = minute.replace(tzinfo=UTC) if minute.tzinfo is None else minute
+            ev = self.monitor.observe_response_model(minute, service, model, response_model)
+            if ev:
+                events.append(ev)
+        return events
 
 
 def event_json(e: DriftEvent) -> bytes:
