@@ -141,11 +141,15 @@ pub fn any_value(buf: &[u8]) -> Res<Val<'_>> {
 /// Read one KeyValue into `fields` if its key is in the table.
 pub fn key_value<'a>(buf: &'a [u8], table: &Table, fields: &mut Fields<'a>) -> Res<()> {
     let mut r = Reader::new(buf);
-    let mut key: &[u8] = b"";
+    let mut key: Option<&[u8]> = None;
     let mut value: Option<&'a [u8]> = None;
     while let Some((number, field)) = r.next()? {
         match (number, field) {
-            (1, Field::Len(b)) => key = b,
+            // upb checks the UTF-8 of a key it then overwrites; leave that to it.
+            (1, Field::Len(_)) if key.is_some() => {
+                return Err(Bail("KeyValue with two keys"));
+            }
+            (1, Field::Len(b)) => key = Some(b),
             (2, Field::Len(_)) if value.is_some() => {
                 return Err(Bail("KeyValue with two values"));
             }
@@ -154,6 +158,7 @@ pub fn key_value<'a>(buf: &'a [u8], table: &Table, fields: &mut Fields<'a>) -> R
             _ => {}
         }
     }
+    let key = key.unwrap_or(b"");
     let Some(entry) = table.get(key) else {
         utf8(key)?; // the table's keys are valid UTF-8 already
         if let Some(v) = value {
