@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from llmpulse.stream_jobs.analytics.job import RefreshStats, event_json
@@ -20,12 +18,6 @@ from llmpulse.errors import MissingExtraError
 __all__ = ["catching_up", "create_app", "refresh_pause"]
 
 log = logging.getLogger(__name__)
-_DONE = object()
-
-
-def _advance(steps: Iterator[None]) -> bool:
-    """Run one step; False once there are none left."""
-    return next(steps, _DONE) is not _DONE
 
 
 def _broker_credentials(settings: WorkerSettings) -> Any:
@@ -144,11 +136,9 @@ def create_app(
                 ):
                     await asyncio.sleep(0.5)
                 started = time.monotonic()
-                stats = RefreshStats()
-                step = functools.partial(_advance, analytics.refresh_steps(stats))
                 try:
-                    while await ingest.in_db_thread(step):
-                        pass  # ingest batches queued meanwhile run between the steps
+                    # Its own thread and ClickHouse session: ingest goes on meanwhile.
+                    stats: RefreshStats = await ingest.in_analytics_thread(analytics.refresh)
                 except Exception:  # never let analytics stop ingestion
                     log.exception("analytics refresh failed; retrying next interval")
                     continue
@@ -173,7 +163,7 @@ def create_app(
         @app.timer(interval=report_interval)
         async def daily_report() -> None:
             try:
-                outcome = await ingest.in_db_thread(report_job)
+                outcome = await ingest.in_analytics_thread(report_job)
             except Exception:  # never let the report stop ingestion
                 log.exception("daily report failed; retrying in 5 minutes")
                 return

@@ -82,8 +82,10 @@ class Ingest:
         self.send_dead_letter = send_dead_letter
         self.max_backoff = max_backoff
         self.stats = IngestStats(started=time.monotonic())
-        # One thread owns every ClickHouse call (the embedded engine likes that).
+        # One thread owns the ingest's ClickHouse calls; analytics, on their own session,
+        # run on another, so a long refresh statement never holds a batch back.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
+        self.analytics_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analytics")
 
     async def handle(self, messages: Sequence[Message]) -> BatchResult:
         """Return once the batch is durable; never raises on message content."""
@@ -123,5 +125,10 @@ class Ingest:
         """Run ``fn`` on the thread that owns every ClickHouse call."""
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn)
 
+    async def in_analytics_thread(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` on the analytics thread (analytics use their own client)."""
+        return await asyncio.get_running_loop().run_in_executor(self.analytics_executor, fn)
+
     def close(self) -> None:
         self.executor.shutdown(wait=True)
+        self.analytics_executor.shutdown(wait=True)

@@ -10,7 +10,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from llmpulse.stream_jobs.analytics.job import AnalyticsJob, event_json, watermark_margin
+from llmpulse.stream_jobs.analytics.job import AnalyticsJob, event_json
 from llmpulse.stream_jobs.clickhouse import connect, migrate
 from llmpulse.stream_jobs.ingest import Ingest
 from llmpulse.stream_jobs.pipeline import Pipeline
@@ -111,13 +111,14 @@ def run_worker(settings: WorkerSettings) -> None:
     ensure_topics(settings)
     client = connect_with_backoff(settings)
     ingest = build_ingest(settings, client)
+    # Analytics (and the daily report) use a session of their own on their own thread:
+    # the embedded engine runs its queries alongside the ingest's inserts.
+    analytics_client = connect(settings.clickhouse_dsn)
     analytics = AnalyticsJob(
-        client,
-        settings.clickhouse_database,
-        settings.drift_detector,
-        margin=watermark_margin(settings.clickhouse_dsn),
+        analytics_client, settings.clickhouse_database, settings.drift_detector
     )
-    app = create_app(settings, ingest, analytics, _report_job(client, settings, analytics))
+    report = _report_job(analytics_client, settings, analytics)
+    app = create_app(settings, ingest, analytics, report)
     worker = faust.Worker(
         app, loglevel=settings.log_level, quiet=True, workdir=str(settings.data_dir)
     )
@@ -162,7 +163,7 @@ def ensure_topics(settings: WorkerSettings, partitions: int = 2) -> None:
 def _final_refresh(settings: WorkerSettings, ingest: Ingest, analytics: AnalyticsJob) -> None:
     """Bring the analytics up to date with what was stored; publish its drift events."""
     try:
-        stats = ingest.executor.submit(analytics.refresh, True).result(timeout=300)
+        stats = ingest.analytics_executor.submit(analytics.refresh, True).result(timeout=300)
     except Exception:
         log.exception("final analytics refresh failed; the next start catches up")
         return

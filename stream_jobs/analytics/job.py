@@ -1,7 +1,10 @@
 """The analytics refresh the worker runs every few seconds (and once when it stops).
 
-1. find calls ingested since the watermark (minus a safety margin, see
-   :func:`watermark_margin`);
+1. find calls ingested since the watermark, minus a margin: ``ingested_at`` is
+   stamped when an insert starts and its rows are visible when it commits, and
+   inserts run alongside the refresh (other workers', and this worker's own on the
+   ingest thread), so rows stamped a little before the watermark may appear after
+   it was read: they are read again (recomputed, never added twice);
 2. recompute the minutes and transactions they touch (exact, replace by key);
 3. feed every newly closed minute to the drift monitor, store its events;
 4. persist the watermark and the detectors' state in ``analytics_state``.
@@ -28,7 +31,7 @@ from llmpulse.stream_jobs.analytics.rollups import (
 from llmpulse.stream_jobs.analytics.sketch import sql_quantile
 from llmpulse.stream_jobs.clickhouse import check_identifier
 
-__all__ = ["EVENT_COLUMNS", "AnalyticsJob", "RefreshStats", "event_json", "watermark_margin"]
+__all__ = ["EVENT_COLUMNS", "AnalyticsJob", "RefreshStats", "event_json"]
 
 log = logging.getLogger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -46,23 +49,6 @@ EVENT_COLUMNS = [
     "detail",
     "detected_at",
 ]
-
-
-def watermark_margin(dsn: str) -> timedelta:
-    """How far behind its watermark a refresh looks again, for calls that became
-    visible after the previous refresh read past their ``ingested_at``.
-
-    ``ingested_at`` is stamped when an insert starts and the rows are visible when
-    it commits. On a ClickHouse server other workers insert concurrently, so a
-    refresh may see a later stamp before an earlier one commits: look 5 s back. The
-    embedded engine has one writer, this worker, and its inserts and refreshes run
-    one after the other on one thread: only rows stamped in the watermark's own
-    millisecond can come later. Looking back re-reads calls (exactly: rollups are
-    recomputed, never added to), so this is a cost, not a correctness, trade.
-    """
-    if dsn.startswith("chdb:"):
-        return timedelta(milliseconds=1)
-    return timedelta(seconds=5)
 
 
 @dataclass
@@ -131,9 +117,8 @@ class AnalyticsJob:
         return stats
 
     def refresh_steps(self, stats: RefreshStats, final: bool = False) -> Iterator[None]:
-        """:meth:`refresh`, one statement per step, filling ``stats``. The worker runs
-        each step as its own job on the database thread, so ingest batches go in
-        between instead of waiting for a whole refresh (freshness under load)."""
+        """:meth:`refresh`, one statement per step, filling ``stats`` (for a caller
+        that shares one thread with other work between statements)."""
         watermark = self._time_state("watermark") or _EPOCH
         since = watermark - self.margin if watermark > _EPOCH else _EPOCH
         dirty = find_dirty(self.client, self.db, since)

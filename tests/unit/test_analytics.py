@@ -269,38 +269,3 @@ def test_a_refresh_runs_in_steps_that_ingest_can_go_between(
     assert calls == len(spans)
     AnalyticsJob(chdb_client, database).refresh()  # the same rows again (margin): same totals
     assert one(chdb_client, f"SELECT sum(calls) FROM {database}.cost_1m FINAL")[0] == calls
-
-
-def test_embedded_refresh_rereads_only_the_watermarks_millisecond(
-    chdb_client: Any, database: str
-) -> None:
-    """With one writer (the embedded engine) a refresh re-reads only the calls stamped
-    in its watermark's millisecond (the last insert), not the 5 s a server needs, and
-    a call stamped in that millisecond after the refresh still counts."""
-    from llmpulse.stream_jobs.analytics.job import watermark_margin
-
-    assert watermark_margin("http://ch:8123") == timedelta(seconds=5)
-    migrate(chdb_client, database)
-    sink, pipe = ClickHouseSink(chdb_client, database), Pipeline()
-    rng = np.random.default_rng(5)
-    first = make_calls(30, time.time_ns() - 3600 * 10**9, rng)
-    older, last = first[:20], first[20:]
-    sink.write(pipe.process([Message("t", 0, 0, otlp.request(older))]))
-    time.sleep(0.01)
-    sink.write(pipe.process([Message("t", 0, 1, otlp.request(last))]))
-    job = AnalyticsJob(chdb_client, database, margin=watermark_margin("chdb:///x"))
-    assert job.refresh().rows == len(first)
-    mark = job._time_state("watermark")
-    assert mark is not None
-    chdb_client.command(
-        f"INSERT INTO {database}.llm_calls SELECT * REPLACE ('same-ms' AS span_id, "
-        f"toDateTime64('{mark.strftime('%Y-%m-%d %H:%M:%S.%f')[:-3]}', 3, 'UTC') AS ingested_at) "
-        f"FROM {database}.llm_calls FINAL LIMIT 1"
-    )
-    second = make_calls(20, time.time_ns() - 3600 * 10**9, rng)
-    sink.write(pipe.process([Message("t", 0, 2, otlp.request(second))]))
-    assert job.refresh().rows == len(last) + 1 + len(second)
-    calls = one(chdb_client, f"SELECT count() FROM {database}.llm_calls FINAL")[0]
-    assert calls == len(first) + len(second) + 1
-    assert one(chdb_client, f"SELECT sum(calls) FROM {database}.cost_1m FINAL")[0] == calls
-    assert one(chdb_client, f"SELECT sum(calls) FROM {database}.latency_1m FINAL")[0] == calls
