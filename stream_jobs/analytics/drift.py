@@ -24,7 +24,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["DETECTORS", "METRICS", "DriftEvent", "DriftMonitor", "make_detector"]
+__all__ = [
+    "DETECTORS",
+    "METRICS",
+    "RESPONSE_MODEL_CHANGED",
+    "DriftEvent",
+    "DriftMonitor",
+    "make_detector",
+]
 
 METRICS = (
     "latency_p50_ms",
@@ -68,6 +75,8 @@ DETECTORS: dict[str, Callable[[], Any]] = {
     "kswin": _kswin,
 }
 DEFAULT_DETECTOR = "page_hinkley"
+#: The kind of event a new response model for a requested model makes.
+RESPONSE_MODEL_CHANGED = "response_model_changed"
 
 
 def make_detector(name: str = DEFAULT_DETECTOR) -> Any:
@@ -194,7 +203,7 @@ class DriftMonitor:
             service,
             request_model,
             "response_model",
-            "response_model_changed",
+            RESPONSE_MODEL_CHANGED,
             "set",
             math.nan,
             math.nan,

@@ -17,12 +17,15 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from llmpulse.stream_jobs.analytics.drift import DriftEvent, DriftMonitor
+from llmpulse.stream_jobs.analytics.drift import (
+    RESPONSE_MODEL_CHANGED,
+    DriftEvent,
+    DriftMonitor,
+)
 from llmpulse.stream_jobs.analytics.rollups import (
     find_dirty,
     refresh_rollups,
@@ -35,7 +38,6 @@ __all__ = ["EVENT_COLUMNS", "AnalyticsJob", "RefreshStats", "event_json"]
 
 log = logging.getLogger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_RM_KIND = "response_model_changed"
 EVENT_COLUMNS = [
     "minute",
     "service_name",
@@ -112,23 +114,14 @@ class AnalyticsJob:
         within the last ``settle`` seconds.
         """
         stats = RefreshStats()
-        for _ in self.refresh_steps(stats, final):
-            pass
-        return stats
-
-    def refresh_steps(self, stats: RefreshStats, final: bool = False) -> Iterator[None]:
-        """:meth:`refresh`, one statement per step, filling ``stats`` (for a caller
-        that shares one thread with other work between statements)."""
         watermark = self._time_state("watermark") or _EPOCH
         since = watermark - self.margin if watermark > _EPOCH else _EPOCH
         dirty = find_dirty(self.client, self.db, since)
         if dirty.rows == 0 or dirty.first_start is None or dirty.max_ingested is None:
-            return
+            return stats
         stats.rows, stats.minutes = dirty.rows, len(dirty.minutes)
-        yield
-        yield from refresh_rollups(self.client, self.db, dirty.minutes)
+        refresh_rollups(self.client, self.db, dirty.minutes)
         refresh_transactions(self.client, self.db, since, dirty.first_start)
-        yield
         events, fed = self._feed_drift(timedelta(0) if final else self.settle)
         stats.closed_minutes_fed, stats.drift_events, stats.events = fed, len(events), events
         if events:
@@ -144,6 +137,7 @@ class AnalyticsJob:
         if max_ingested.tzinfo is None:
             max_ingested = max_ingested.replace(tzinfo=UTC)
         self._save("rollup", "watermark", max_ingested.isoformat())
+        return stats
 
     def _feed_drift(self, settle: timedelta) -> tuple[list[DriftEvent], int]:
         """Feed minutes closed since the last feed; return events and minutes fed.
@@ -212,7 +206,9 @@ ORDER BY c.minute, c.service_name, c.request_model""",
             parameters=window,
         ).result_rows[0][0]
         # A series' response-model change first, then its metrics, minute by minute.
-        events.sort(key=lambda e: (e.minute, e.service_name, e.model, e.kind != _RM_KIND))
+        events.sort(
+            key=lambda e: (e.minute, e.service_name, e.model, e.kind != RESPONSE_MODEL_CHANGED)
+        )
         self._save("drift", "monitor", self.monitor.dumps())
         self._save("rollup", "fed_until", closed_until.isoformat())
         return events, int(minutes)

@@ -13,7 +13,6 @@ windows and groupings merge them with ``sumMap`` (see :func:`.sketch.sql_quantil
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -103,9 +102,8 @@ GROUP BY minute, service_name, environment, team, feature, risk_tier, provider, 
 """
 
 
-def refresh_rollups(client: Any, db: str, minutes: list[datetime]) -> Iterator[None]:
-    """Recompute ``latency_1m`` and ``cost_1m`` for ``minutes``, one statement per step
-    (iterate to run it; the worker lets ingest batches run between steps)."""
+def refresh_rollups(client: Any, db: str, minutes: list[datetime]) -> None:
+    """Recompute ``latency_1m`` and ``cost_1m`` for ``minutes``, ``CHUNK`` at a time."""
     db = check_identifier(db)
     latency, cost = _latency_sql(db), _cost_sql(db)
     for i in range(0, len(minutes), CHUNK):
@@ -116,9 +114,7 @@ def refresh_rollups(client: Any, db: str, minutes: list[datetime]) -> Iterator[N
             "hi": max(chunk) + timedelta(minutes=1),
         }
         client.command(latency, parameters=params, settings=INSERT_SETTINGS)
-        yield
         client.command(cost, parameters=params, settings=INSERT_SETTINGS)
-        yield
 
 
 def refresh_transactions(client: Any, db: str, since: datetime, first_start: datetime) -> None:

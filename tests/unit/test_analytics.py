@@ -250,20 +250,15 @@ def test_a_transaction_spanning_days_keeps_all_its_calls(chdb_client: Any, datab
     assert (calls, cost) == expected and calls == 2
 
 
-def test_a_refresh_runs_in_steps_that_ingest_can_go_between(
+def test_a_refresh_that_reads_the_same_calls_again_changes_nothing(
     chdb_client: Any, database: str
 ) -> None:
-    """Each statement is its own step (the worker queues ingest batches in between);
-    stepping through gives what a plain refresh gives."""
-    from llmpulse.stream_jobs.analytics.job import RefreshStats
-
+    """A new job (fresh state) re-reads calls already rolled up: same totals, never twice."""
     migrate(chdb_client, database)
     sink, pipe = ClickHouseSink(chdb_client, database), Pipeline()
     spans = make_calls(40, time.time_ns() - 3600 * 10**9, np.random.default_rng(3))
     sink.write(pipe.process([Message("t", 0, 0, otlp.request(spans))]))
-    stats = RefreshStats()
-    steps = list(AnalyticsJob(chdb_client, database).refresh_steps(stats))
-    assert len(steps) >= 4  # find, latency, cost, transactions (+ drift and state after)
+    stats = AnalyticsJob(chdb_client, database).refresh()
     assert stats.rows == len(spans)
     calls = one(chdb_client, f"SELECT sum(calls) FROM {database}.cost_1m FINAL")[0]
     assert calls == len(spans)
