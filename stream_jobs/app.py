@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from llmpulse.stream_jobs.analytics.job import RefreshStats, event_json
@@ -15,7 +16,7 @@ from llmpulse.stream_jobs.settings import WorkerSettings
 
 from llmpulse.errors import MissingExtraError
 
-__all__ = ["catching_up", "create_app", "refresh_pause"]
+__all__ = ["backlog", "catching_up", "create_app", "refresh_pause"]
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +54,22 @@ def refresh_pause(settings: WorkerSettings, took_s: float) -> float:
     return max(settings.analytics_interval_s, took_s * (1 - share) / share)
 
 
+def backlog(highwater: Callable[[Any], int | None], next_offsets: dict[Any, int]) -> int:
+    """Messages in the log that the worker has not handled yet: per partition, the
+    log end offset the consumer last saw (``highwater``, no broker round trip; None
+    while unknown) minus the next offset to handle."""
+    return sum(max(0, (highwater(tp) or 0) - nxt) for tp, nxt in next_offsets.items())
+
+
 def catching_up(settings: WorkerSettings, stats: IngestStats, now: float, since: float) -> bool:
     """Whether to hold the analytics refresh back a little longer: the worker is working
-    through a backlog (its latest batch, a moment ago, was full), and the last refresh
-    was less than ``analytics_max_delay_s`` ago. Refreshing then recomputes minutes
-    that more of the backlog will change again; ingest catches up faster without it."""
-    full = stats.last_batch_messages >= settings.batch_max_messages
+    through a backlog (at least a full batch was waiting after its latest batch, or
+    that batch, a moment ago, was full), and the last refresh was less than
+    ``analytics_max_delay_s`` ago. Refreshing then recomputes minutes that more of
+    the backlog will change again; ingest catches up faster without it."""
+    behind = max(stats.behind, stats.last_batch_messages) >= settings.batch_max_messages
     recent = now - stats.last_batch_at <= 2 * settings.batch_max_seconds + 1.0
-    return full and recent and since < settings.analytics_max_delay_s
+    return behind and recent and since < settings.analytics_max_delay_s
 
 
 def create_app(
@@ -104,6 +113,14 @@ def create_app(
     ingest.send_dead_letter = send_dead_letter
     drift = raw_topic(settings.drift_topic)
 
+    next_offsets: dict[Any, int] = {}
+
+    def highwater(tp: Any) -> int | None:
+        try:
+            return app.consumer.highwater(tp)  # type: ignore[no-any-return]
+        except Exception:  # not assigned (any more): unknown
+            return None
+
     @app.agent(spans, name="ingest")
     async def ingest_agent(stream: Any) -> None:
         async for events in stream.noack_take(
@@ -118,6 +135,9 @@ def create_app(
             await ingest.handle(msgs)
             for event in events:
                 await stream.ack(event)
+                next_offsets[event.message.tp] = event.message.offset + 1
+            # Batches can come short while a backlog waits (fetching is bursty).
+            ingest.stats.behind = backlog(highwater, next_offsets)
 
     @app.task
     async def announce_ready() -> None:

@@ -48,6 +48,7 @@ class IngestStats:
     write_s: float = 0.0  # time spent writing to ClickHouse (retries included)
     last_batch_messages: int = 0  # messages in the latest batch (full: catching up)
     last_batch_at: float = 0.0  # when it was durable (time.monotonic())
+    behind: int = 0  # messages already in the log after the latest batch (see app.backlog)
 
     def line(self) -> str:
         secs = max(time.monotonic() - self.started, 1e-9)
@@ -55,7 +56,7 @@ class IngestStats:
             f"messages={self.messages} spans={self.spans} calls={self.calls} "
             f"rejected={self.rejected} non_llm={self.non_llm} "
             f"retries={self.write_retries} rate={self.spans / secs:,.0f} spans/s "
-            f"process={self.process_s:.1f}s write={self.write_s:.1f}s"
+            f"process={self.process_s:.1f}s write={self.write_s:.1f}s behind={self.behind}"
         )
 
 

@@ -11,6 +11,8 @@ the offsets uncommitted and writes the same batch again.
 from __future__ import annotations
 
 import logging
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 from llmpulse.schemas.record import CALL_COLUMNS, DEAD_LETTER_COLUMNS
@@ -43,9 +45,25 @@ class ClickHouseSink:
     def __init__(self, client: Any, database: str = "llmpulse") -> None:
         self.client = client
         self.database = check_identifier(database)
+        self._writing_since: float | None = None  # time.time() as the write under way began
+
+    def visible_floor(self) -> datetime:
+        """No row this sink has still to make visible carries an ``ingested_at`` stamp
+        (taken by ClickHouse as an insert starts) earlier than this: the start of the
+        write under way, or now. Safe to call from another thread."""
+        now = time.time()  # first: a write that starts after it is stamped after it
+        since = self._writing_since
+        return datetime.fromtimestamp(now if since is None else min(since, now), UTC)
 
     def write(self, result: BatchResult) -> None:
         """Insert calls, dead letters and per-message counts; raise RetryLater on failure."""
+        self._writing_since = time.time()
+        try:
+            self._write(result)
+        finally:
+            self._writing_since = None
+
+    def _write(self, result: BatchResult) -> None:
         token = result.token
         try:
             self._insert("llm_calls", result.calls, CALL_COLUMNS, f"{token}:calls")

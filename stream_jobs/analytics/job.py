@@ -4,7 +4,10 @@
    stamped when an insert starts and its rows are visible when it commits, and
    inserts run alongside the refresh (other workers', and this worker's own on the
    ingest thread), so rows stamped a little before the watermark may appear after
-   it was read: they are read again (recomputed, never added twice);
+   it was read: they are read again (recomputed, never added twice). When the
+   worker is the only writer (the embedded engine), it knows when its write under
+   way began (``visible_floor``): the watermark is kept below that instead, and
+   only the first refresh after a start re-reads the margin;
 2. recompute the minutes and transactions they touch (exact, replace by key);
 3. feed every newly closed minute to the drift monitor, store its events;
 4. persist the watermark and the detectors' state in ``analytics_state``.
@@ -17,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -76,8 +80,12 @@ class AnalyticsJob:
         margin: timedelta = timedelta(seconds=5),
         settle: timedelta = timedelta(seconds=3),
         min_calls: int = 5,
+        visible_floor: Callable[[], datetime] | None = None,
     ) -> None:
         self.client = client
+        #: Only writer's earliest stamp not yet visible (see the module's step 1).
+        self.visible_floor = visible_floor
+        self._started = False
         self.db = check_identifier(database)
         self.lateness = lateness
         self.margin = margin
@@ -114,8 +122,10 @@ class AnalyticsJob:
         within the last ``settle`` seconds.
         """
         stats = RefreshStats()
+        floor = self.visible_floor() if self.visible_floor is not None else None  # before reads
         watermark = self._time_state("watermark") or _EPOCH
-        since = watermark - self.margin if watermark > _EPOCH else _EPOCH
+        margin = self.margin if floor is None or not self._started else timedelta(0)
+        since = watermark - margin if watermark > _EPOCH else _EPOCH
         dirty = find_dirty(self.client, self.db, since)
         if dirty.rows == 0 or dirty.first_start is None or dirty.max_ingested is None:
             return stats
@@ -136,7 +146,10 @@ class AnalyticsJob:
         max_ingested = dirty.max_ingested
         if max_ingested.tzinfo is None:
             max_ingested = max_ingested.replace(tzinfo=UTC)
+        if floor is not None:  # stamps are whole milliseconds: keep well below the floor
+            max_ingested = min(max_ingested, floor - timedelta(milliseconds=10))
         self._save("rollup", "watermark", max_ingested.isoformat())
+        self._started = True
         return stats
 
     def _feed_drift(self, settle: timedelta) -> tuple[list[DriftEvent], int]:

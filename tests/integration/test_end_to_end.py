@@ -27,6 +27,7 @@ def test_stored_calls_tokens_and_cost_equal_what_was_emitted(
         assert worker.proc is not None  # re-executed itself once, same PID, allocator tuned
         environ = Path(f"/proc/{worker.proc.pid}/environ").read_bytes().split(b"\0")
         assert b"MALLOC_MMAP_THRESHOLD_=67108864" in environ
+        assert b"MALLOC_ARENA_MAX=1" in environ
         emitted = TrafficGenerator(exporter, seed=11).run(1500)
         exporter.shutdown()
         assert exporter.stats.spans_dropped == 0

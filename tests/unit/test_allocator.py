@@ -39,6 +39,7 @@ def test_reexecs_the_same_command_with_the_settings(
     assert path == sys.executable and argv == [sys.executable, "-m", "cli", "worker", "--x", "1"]
     assert env["MALLOC_MMAP_THRESHOLD_"] == str(64 << 20)
     assert env["MALLOC_TRIM_THRESHOLD_"] == str(256 << 20)
+    assert env["MALLOC_ARENA_MAX"] == "1"
 
 
 def test_user_values_win_and_a_tuned_process_does_not_reexec(
@@ -46,11 +47,13 @@ def test_user_values_win_and_a_tuned_process_does_not_reexec(
 ) -> None:
     monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "12345")
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     with pytest.raises(Exec):
         reexec_with_tuned_allocator()
     assert execs[0][2]["MALLOC_TRIM_THRESHOLD_"] == "12345"
+    assert execs[0][2]["MALLOC_ARENA_MAX"] == "4"
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "999")
-    reexec_with_tuned_allocator()  # both set: returns, no second exec
+    reexec_with_tuned_allocator()  # all set: returns, no second exec
     assert len(execs) == 1
 
 

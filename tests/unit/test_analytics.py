@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -219,6 +219,25 @@ def test_refreshes_wait_while_a_backlog_is_worked_through_but_not_forever() -> N
     assert not catching_up(settings, full, now=110.0, since=10.0)  # idle since that batch
     partial = IngestStats(last_batch_messages=37, last_batch_at=100.0)
     assert not catching_up(settings, partial, now=100.5, since=10.0)
+    # A short batch with a backlog still waiting in the log (bursty fetching).
+    short = IngestStats(last_batch_messages=37, last_batch_at=100.0, behind=450)
+    assert catching_up(settings, short, now=100.5, since=10.0)
+    assert not catching_up(settings, short, now=100.5, since=61.0)
+    assert not catching_up(
+        settings,
+        IngestStats(last_batch_messages=37, last_batch_at=100.0, behind=199),
+        now=100.5,
+        since=10.0,
+    )
+
+
+def test_backlog_is_the_log_end_past_the_next_offset_per_partition() -> None:
+    from llmpulse.stream_jobs.app import backlog
+
+    ends = {0: 1000, 1: 40, 2: None}
+    assert backlog(ends.get, {0: 700, 1: 40, 2: 5}) == 300  # unknown end counts 0
+    assert backlog(ends.get, {0: 1200}) == 0  # never negative (end seen before a fetch)
+    assert backlog(ends.get, {}) == 0
 
 
 def test_a_transaction_spanning_days_keeps_all_its_calls(chdb_client: Any, database: str) -> None:
@@ -264,3 +283,42 @@ def test_a_refresh_that_reads_the_same_calls_again_changes_nothing(
     assert calls == len(spans)
     AnalyticsJob(chdb_client, database).refresh()  # the same rows again (margin): same totals
     assert one(chdb_client, f"SELECT sum(calls) FROM {database}.cost_1m FINAL")[0] == calls
+
+
+def test_the_only_writers_floor_replaces_the_margin_and_keeps_late_visible_rows(
+    chdb_client: Any, database: str
+) -> None:
+    """With the writer's floor (embedded engine), a refresh re-reads no margin of rows,
+    and rows stamped before its read but visible only after it are still counted."""
+    migrate(chdb_client, database)
+    sink, pipe, rng = ClickHouseSink(chdb_client, database), Pipeline(), np.random.default_rng(5)
+    base = time.time_ns() - 3600 * 10**9
+
+    def write(offset: int) -> int:
+        spans = make_calls(10, base, rng)
+        sink.write(pipe.process([Message("t", 0, offset, otlp.request(spans))]))
+        return len(spans)
+
+    under_way: list[datetime] = []  # an insert that began and is not visible yet
+    job = AnalyticsJob(
+        chdb_client, database, visible_floor=lambda: min([*under_way, sink.visible_floor()])
+    )
+    first = write(0)
+    assert job.refresh().rows == first  # the first refresh after a start: margin and all
+    assert job.refresh().rows == 0  # nothing new, nothing read again
+    began = datetime.now(UTC)
+    under_way.append(began)
+    time.sleep(0.05)
+    second = write(1)
+    assert job.refresh().rows == second
+    # The insert that began at `began` commits only now, after that refresh's read.
+    chdb_client.command(
+        f"INSERT INTO {database}.llm_calls SELECT * REPLACE (concat(span_id, '-late') AS "
+        f"span_id, {{late:DateTime64(3)}} AS ingested_at) FROM {database}.llm_calls LIMIT 1",
+        parameters={"late": began + timedelta(milliseconds=1)},
+    )
+    under_way.clear()
+    assert job.refresh().rows == second + 1  # read again from below the floor: found
+    total = one(chdb_client, f"SELECT count() FROM {database}.llm_calls FINAL")[0]
+    assert total == first + second + 1
+    assert one(chdb_client, f"SELECT sum(calls) FROM {database}.cost_1m FINAL")[0] == total

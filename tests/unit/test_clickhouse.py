@@ -83,3 +83,32 @@ def test_sink_failure_says_retry_later(chdb_client: Any) -> None:
     with pytest.raises(RetryLater) as info:
         sink.write(res)
     assert info.value.retry_after > 0
+
+
+def test_visible_floor_is_the_start_of_the_write_under_way(chdb_client: Any, database: str) -> None:
+    """Read from inside a write (as the analytics thread may), the floor is no later
+    than the write's start and so than its rows' ingested_at stamps; after it, now."""
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    migrate(chdb_client, database)
+    seen: list[tuple[datetime, datetime]] = []
+
+    class Watching:  # the real client, noting the floor as each insert runs
+        def __getattr__(self, name: str) -> Any:
+            return getattr(chdb_client, name)
+
+        def raw_insert(self, *args: Any, **kwargs: Any) -> Any:
+            time.sleep(0.05)  # the write began at least this long ago
+            seen.append((sink.visible_floor(), datetime.now(UTC)))
+            return chdb_client.raw_insert(*args, **kwargs)
+
+    sink = ClickHouseSink(Watching(), database)
+    before = datetime.now(UTC)
+    sink.write(Pipeline().process([Message("t", 0, 0, otlp.request([otlp.span(otlp.gen_ai())]))]))
+    rows = chdb_client.query(f"SELECT max(ingested_at) FROM {database}.llm_calls").result_rows
+    stamp = rows[0][0].replace(tzinfo=UTC)
+    ((floor, read_at),) = seen
+    assert before <= floor <= read_at - timedelta(milliseconds=45)
+    assert floor <= stamp
+    assert sink.visible_floor() >= stamp  # nothing under way: now
