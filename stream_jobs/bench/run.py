@@ -108,7 +108,8 @@ def render(f: dict[str, Any]) -> str:
         f"  steady load, analytics refreshing on their interval: {fr['busy_cores']:.2f} busy "
         f"cores, {fr['spans_per_s_per_busy_core']:,.0f} spans/s per busy core",
         "",
-        "exporter at 1k spans/s          app thread p50 / p99      export threads CPU",
+        "exporter at 1k spans/s          app thread per span, p50 / p99 (us)     export threads",
+        "                                whole span       exporter's part        CPU",
         _exporter_line("SDK alone (no-op exporter)", ex["sdk_only"]),
         _exporter_line("llmpulse Kafka exporter", k) + f"  (dropped {k['dropped']})",
         _exporter_line("stock OTLP HTTP exporter", o),
@@ -155,8 +156,9 @@ def _e2e_lines(title: str, e: dict[str, Any]) -> list[str]:
 
 def _exporter_line(name: str, r: dict[str, float]) -> str:
     return (
-        f"  {name:<28}{r['app_thread_p50_us']:>6.1f} / {r['app_thread_p99_us']:>6.1f} us"
-        f"         {r['export_threads_cpu_pct']:>5.1f} %"
+        f"  {name:<28}{r['app_thread_p50_us']:>6.1f} / {r['app_thread_p99_us']:>6.1f}"
+        f"    {r['exporter_part_p50_us']:>6.1f} / {r['exporter_part_p99_us']:>6.1f}"
+        f"       {r['export_threads_cpu_pct']:>5.1f} %"
     )
 
 

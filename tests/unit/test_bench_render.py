@@ -52,12 +52,14 @@ def test_render_shows_each_scenario_and_the_path_used() -> None:
         },
         "exporter": {
             k: {
-                "app_thread_p50_us": 1.0,
-                "app_thread_p99_us": 2.0,
+                "app_thread_p50_us": 90.0 + i,
+                "app_thread_p99_us": 300.0 + i,
+                "exporter_part_p50_us": 4.0 + i,
+                "exporter_part_p99_us": 20.0 + i,
                 "export_threads_cpu_pct": 3.0,
                 "dropped": 0,
             }
-            for k in ("sdk_only", "llmpulse_kafka", "otlp_http_stock")
+            for i, k in enumerate(("sdk_only", "llmpulse_kafka", "otlp_http_stock"))
         },
         "sketch": {"bound": 0.01, "lognormal_max_rel_error": 0.009, "pareto_max_rel_error": 0.008},
         "drift": [],
@@ -74,4 +76,6 @@ def test_render_shows_each_scenario_and_the_path_used() -> None:
     assert "without the merges 53,333 per busy core" in text[backlog:]
     assert "p50 12 ms, p99 34 ms" in text
     assert "0.75 busy cores, 1,332 spans/s per busy core" in text
+    ours = next(line for line in text.splitlines() if "llmpulse Kafka exporter" in line)
+    assert "91.0 /  301.0" in ours and "5.0 /   21.0" in ours and "(dropped 0)" in ours
     assert "NOT BUILT" in render({**f, "native": False})
