@@ -23,8 +23,10 @@ Every variable, once:
   drift are refreshed (default 5).
 - ``LLMPULSE_ANALYTICS_MAX_SHARE``: at most this share of the worker's time goes to
   analytics refreshes (default 0.2); ``LLMPULSE_ANALYTICS_MAX_DELAY_S``: while the
-  worker catches up on a backlog (full batches), refreshes wait up to this long
-  (default 60) instead of recomputing minutes the backlog keeps changing.
+  worker catches up on a backlog (a full batch already waiting in the log), refreshes
+  wait up to this long (default 60) instead of recomputing minutes the backlog keeps
+  changing. ``LLMPULSE_ANALYTICS_NICE``: nice value of the engine threads running
+  analytics statements (default 10; 0: off), so inserts go first on a busy CPU.
 - ``LLMPULSE_DRIFT_DETECTOR``: ``page_hinkley`` (default), ``page_hinkley_fast``,
   ``adwin`` or ``kswin`` (figures in docs/performance.md).
 - ``LLMPULSE_PRICE_CATALOGUE``: path of a price catalogue replacing the shipped one.
@@ -76,6 +78,9 @@ class WorkerSettings(BaseSettings):
     analytics_max_share: float = Field(default=0.2, gt=0, le=1)
     #: While catching up on a backlog, refreshes wait up to this long (see app.catching_up).
     analytics_max_delay_s: float = Field(default=60.0, gt=0)
+    #: Linux nice value of the engine threads running analytics statements (ClickHouse's
+    #: ``os_thread_priority``): under CPU contention inserts go first. 0 turns it off.
+    analytics_nice: int = Field(default=10, ge=0, le=19)
     drift_detector: str = "page_hinkley"
     price_catalogue: Path | None = None
     data_dir: Path = Path(".llmpulse")

@@ -20,7 +20,13 @@ from llmpulse.stream_jobs.sink import ClickHouseSink
 
 from llmpulse.errors import ConfigError, MissingExtraError
 
-__all__ = ["build_ingest", "connect_with_backoff", "ensure_topics", "run_worker"]
+__all__ = [
+    "analytics_session",
+    "build_ingest",
+    "connect_with_backoff",
+    "ensure_topics",
+    "run_worker",
+]
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +119,7 @@ def run_worker(settings: WorkerSettings) -> None:
     ingest = build_ingest(settings, client)
     # Analytics (and the daily report) use a session of their own on their own thread:
     # the embedded engine runs its queries alongside the ingest's inserts.
-    analytics_client = connect(settings.clickhouse_dsn)
+    analytics_client = analytics_session(settings)
     # The embedded engine has one writer, this worker: it knows when its write under
     # way began, so refreshes need not re-read a safety margin of rows each time.
     embedded = settings.clickhouse_dsn.startswith("chdb://")
@@ -135,6 +141,15 @@ def run_worker(settings: WorkerSettings) -> None:
         _final_lag_sample(settings, ingest)
         _final_refresh(settings, ingest, analytics)
         ingest.close()
+
+
+def analytics_session(settings: WorkerSettings) -> Any:
+    """The analytics' own ClickHouse session. Its statements run on engine threads
+    niced by ``analytics_nice``: when the CPU is short, inserts (freshness) go first.
+    ClickHouse applies it only with CAP_SYS_NICE (a no-op otherwise)."""
+    return connect(
+        settings.clickhouse_dsn, settings={"os_thread_priority": settings.analytics_nice}
+    )
 
 
 def ensure_topics(settings: WorkerSettings, partitions: int = 2) -> None:

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,10 +37,16 @@ def topic() -> str:
 
 
 @pytest.fixture(scope="session")
-def chdb_client(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def chdb_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The embedded engine's store for this test process (one per process)."""
+    return f"chdb://{tmp_path_factory.mktemp('chdb')}"
+
+
+@pytest.fixture(scope="session")
+def chdb_client(chdb_dsn: str) -> Any:
     from llmpulse.stream_jobs.clickhouse import connect
 
-    return connect(f"chdb://{tmp_path_factory.mktemp('chdb')}")
+    return connect(chdb_dsn)
 
 
 @pytest.fixture
@@ -81,10 +86,6 @@ def summary(dsn: str) -> dict[str, Any]:
     )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
-
-
-def chdb_dsn(path: Path) -> str:
-    return f"chdb://{path}"
 
 
 @pytest.fixture

@@ -25,8 +25,8 @@ import numpy as np
 from llmpulse.collectors import KafkaSpanExporter
 from llmpulse.collectors.context import TransactionSpanProcessor
 from llmpulse.stream_jobs.broker.local import free_port
-from opentelemetry.sdk.resources import Resource
 from opentelemetry.context import Context
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 

@@ -112,3 +112,40 @@ def test_visible_floor_is_the_start_of_the_write_under_way(chdb_client: Any, dat
     assert before <= floor <= read_at - timedelta(milliseconds=45)
     assert floor <= stamp
     assert sink.visible_floor() >= stamp  # nothing under way: now
+
+
+def _can_renice() -> bool:
+    from pathlib import Path
+
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("CapEff:"):
+            return bool(int(line.split()[1], 16) >> 23 & 1)  # CAP_SYS_NICE
+    return False
+
+
+@pytest.mark.skipif(not _can_renice(), reason="ClickHouse renices only with CAP_SYS_NICE")
+def test_analytics_statements_run_on_niced_engine_threads(chdb_dsn: str) -> None:
+    """The worker's analytics session: its query threads run at ``analytics_nice``."""
+    import threading
+    import time
+    from pathlib import Path
+
+    from llmpulse.stream_jobs.settings import WorkerSettings
+    from llmpulse.stream_jobs.worker import analytics_session
+
+    client = analytics_session(WorkerSettings(clickhouse_dsn=chdb_dsn, analytics_nice=7))
+    busy = threading.Thread(
+        target=client.query,
+        args=("SELECT count() FROM numbers(100000000) WHERE sipHash64(number) % 7 = 1",),
+    )
+    busy.start()
+    seen: set[int] = set()
+    while busy.is_alive() and 7 not in seen:
+        for task in Path("/proc/self/task").iterdir():
+            try:
+                seen.add(int((task / "stat").read_text().rsplit(")", 1)[1].split()[16]))
+            except (OSError, IndexError):
+                continue
+        time.sleep(0.01)
+    busy.join()
+    assert 7 in seen
