@@ -151,7 +151,7 @@ def _one_run(bootstrap: str, folder: Path, topic: str, name: str, spans: int) ->
     }
 
 
-def freshness(bootstrap: str, folder: Path, rate: float, seconds: float = 10.0) -> dict[str, Any]:
+def freshness(bootstrap: str, folder: Path, rate: float, seconds: float = 20.0) -> dict[str, Any]:
     """Span end -> row stored (ingested_at), p50/p99, producing at ``rate`` spans/s.
 
     Messages are built before the clock starts (building them costs more than the
