@@ -14,8 +14,15 @@ from dataclasses import dataclass, field
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-__all__ = ["Transaction", "TransactionSpanProcessor", "current_transaction", "transaction"]
+__all__ = [
+    "Transaction",
+    "TransactionBatchSpanProcessor",
+    "TransactionSpanProcessor",
+    "current_transaction",
+    "transaction",
+]
 
 TRANSACTION_ID = "llmpulse.transaction.id"
 RISK_TIER = "llmpulse.risk_tier"
@@ -83,16 +90,32 @@ def current_transaction() -> Transaction | None:
     return _current.get()
 
 
-class TransactionSpanProcessor(SpanProcessor):
-    """Copies the current transaction's tags onto each span when it starts."""
+def _tag_span(span: Span) -> None:
+    """Copy the current transaction's tags (and retry attempt) onto ``span``."""
+    tx = _current.get()
+    if tx is not None:
+        span.set_attributes(tx.attributes())
+    attempt = _attempt.get()
+    if attempt is not None:
+        span.set_attribute(RETRY_ATTEMPT, attempt)
+
+
+class TransactionBatchSpanProcessor(BatchSpanProcessor):
+    """The SDK's batch processor, tagging each span with the current transaction as
+    it starts: what :func:`~llmpulse.collectors.install` sets up. One processor
+    call per span event instead of two (about 1 us less per span on the app thread
+    than a :class:`TransactionSpanProcessor` beside a ``BatchSpanProcessor``)."""
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        tx = _current.get()
-        if tx is not None:
-            span.set_attributes(tx.attributes())
-        attempt = _attempt.get()
-        if attempt is not None:
-            span.set_attribute(RETRY_ATTEMPT, attempt)
+        _tag_span(span)
+
+
+class TransactionSpanProcessor(SpanProcessor):
+    """Copies the current transaction's tags onto each span when it starts (to add
+    beside any other exporter's processor)."""
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        _tag_span(span)
 
     def on_end(self, span: ReadableSpan) -> None:
         return None

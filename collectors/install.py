@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from llmpulse.collectors.context import TransactionSpanProcessor
+from llmpulse.collectors.context import TransactionBatchSpanProcessor
 from llmpulse.collectors.exporter import KafkaSpanExporter
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 __all__ = ["install"]
 
@@ -31,7 +30,8 @@ def install(
     """Send this app's spans to llmpulse through Kafka; return the exporter.
 
     Sets up the global SDK ``TracerProvider`` (or joins the one already set) with
-    a ``BatchSpanProcessor`` around a :class:`KafkaSpanExporter`. The span queue
+    a ``BatchSpanProcessor`` around a :class:`KafkaSpanExporter`, which also tags
+    each span with the current business transaction. The span queue
     is bounded (``max_queue_size``): when full, the SDK drops spans rather than
     block the app. Content (prompts, completions) is not exported unless
     ``capture_content`` (or ``LLMPULSE_CAPTURE_CONTENT=true``) says so.
@@ -54,9 +54,8 @@ def install(
         attrs.update(resource_attributes or {})
         provider = TracerProvider(resource=Resource.create(attrs))
         trace.set_tracer_provider(provider)
-    provider.add_span_processor(TransactionSpanProcessor())
     provider.add_span_processor(
-        BatchSpanProcessor(
+        TransactionBatchSpanProcessor(
             exporter,
             max_queue_size=max_queue_size,
             max_export_batch_size=max_export_batch_size,

@@ -18,13 +18,16 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from llmpulse.collectors import KafkaSpanExporter
-from llmpulse.collectors.context import TransactionSpanProcessor
+from llmpulse.collectors.context import TransactionBatchSpanProcessor
 from llmpulse.stream_jobs.broker.local import free_port
+from llmpulse.stream_jobs.settings import WorkerSettings
+from llmpulse.stream_jobs.worker import ensure_topics
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
@@ -81,27 +84,51 @@ class _Timed(SpanProcessor):
         return all(p.force_flush(timeout_millis) for p in self.processors)
 
 
+@dataclass
+class _Pooled:
+    """One setup's figures over all its rounds."""
+
+    costs: list[np.ndarray] = field(default_factory=list)
+    own: list[np.ndarray] = field(default_factory=list)
+    export_cpu_s: float = 0.0
+    wall_s: float = 0.0
+    dropped: int = 0
+
+    def figures(self) -> dict[str, float]:
+        costs, own = np.concatenate(self.costs), np.concatenate(self.own)
+        return {
+            "app_thread_p50_us": float(np.percentile(costs, 50) / 1e3),
+            "app_thread_p99_us": float(np.percentile(costs, 99) / 1e3),
+            "exporter_part_p50_us": float(np.percentile(own, 50) / 1e3),
+            "exporter_part_p99_us": float(np.percentile(own, 99) / 1e3),
+            # (thread CPU is counted in clock ticks: never below zero)
+            "export_threads_cpu_pct": max(0.0, 100 * self.export_cpu_s / self.wall_s),
+            "spans": len(costs),
+        }
+
+
+_ATTRS: dict[str, Any] = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "openai",
+    "gen_ai.request.model": "gpt-4o-mini",
+    "gen_ai.response.model": "gpt-4o-mini-x",
+    "gen_ai.usage.input_tokens": 812,
+    "gen_ai.usage.output_tokens": 96,
+    "gen_ai.response.finish_reasons": ("stop",),
+    "server.address": "api.openai.com",
+}
+
+
 def _run(
-    exporter: SpanExporter, rate: float, seconds: float, tag_transactions: bool = False
-) -> dict[str, float]:
+    exporter: SpanExporter, rate: float, seconds: float, tag_transactions: bool, into: _Pooled
+) -> None:
     tp = TracerProvider(resource=Resource.create({"service.name": "bench-app"}))
-    processors: list[SpanProcessor] = [TransactionSpanProcessor()] if tag_transactions else []
-    processors.append(BatchSpanProcessor(exporter, max_export_batch_size=512))
-    timed = _Timed(processors)  # what install() sets up, timed
+    batch = TransactionBatchSpanProcessor if tag_transactions else BatchSpanProcessor
+    timed = _Timed([batch(exporter, max_export_batch_size=512)])  # as install() sets up
     tp.add_span_processor(timed)
     tracer = tp.get_tracer("bench")
-    attrs: dict[str, Any] = {
-        "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": "openai",
-        "gen_ai.request.model": "gpt-4o-mini",
-        "gen_ai.response.model": "gpt-4o-mini-x",
-        "gen_ai.usage.input_tokens": 812,
-        "gen_ai.usage.output_tokens": 96,
-        "gen_ai.response.finish_reasons": ("stop",),
-        "server.address": "api.openai.com",
-    }
     for _ in range(200):  # warm up
-        with tracer.start_as_current_span("chat gpt-4o-mini", attributes=attrs):
+        with tracer.start_as_current_span("chat gpt-4o-mini", attributes=_ATTRS):
             pass
     tp.force_flush()
     n = int(rate * seconds)
@@ -111,7 +138,7 @@ def _run(
     for i in range(n):
         before = timed.ns
         t = time.perf_counter_ns()
-        with tracer.start_as_current_span("chat gpt-4o-mini", attributes=attrs):
+        with tracer.start_as_current_span("chat gpt-4o-mini", attributes=_ATTRS):
             pass
         costs[i] = time.perf_counter_ns() - t
         own[i] = timed.ns - before
@@ -125,31 +152,37 @@ def _run(
         _cpu(f"/proc/self/task/{os.getpid()}/stat") - main0,
     )
     tp.shutdown()
-    return {
-        "app_thread_p50_us": float(np.percentile(costs, 50) / 1e3),
-        "app_thread_p99_us": float(np.percentile(costs, 99) / 1e3),
-        "exporter_part_p50_us": float(np.percentile(own, 50) / 1e3),
-        "exporter_part_p99_us": float(np.percentile(own, 99) / 1e3),
-        "export_threads_cpu_pct": 100 * (total - main) / wall,
-        "spans": n,
-    }
+    into.costs.append(costs)
+    into.own.append(own)
+    into.export_cpu_s += total - main
+    into.wall_s += wall
 
 
-def exporter_overhead(bootstrap: str, rate: float = 1000.0, seconds: float = 6.0) -> dict[str, Any]:
-    """Both exporters at ``rate`` spans/s for ``seconds`` each."""
+def exporter_overhead(
+    bootstrap: str, rate: float = 1000.0, seconds: float = 6.0, rounds: int = 3
+) -> dict[str, Any]:
+    """The SDK alone, the llmpulse exporter and the stock one at ``rate`` spans/s for
+    ``seconds`` each, taken in ``rounds`` turns (the machine's speed drifts: each
+    setup gets a share of every moment), a fresh exporter per turn."""
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-    out: dict[str, Any] = {"sdk_only": _run(_NoExport(), rate, seconds)}
-    ours = KafkaSpanExporter(bootstrap, topic="bench_exporter")
-    out["llmpulse_kafka"] = _run(ours, rate, seconds, tag_transactions=True)
-    out["llmpulse_kafka"]["dropped"] = ours.stats.spans_dropped
+    topic = "bench_exporter"
+    ensure_topics(WorkerSettings(kafka_bootstrap=bootstrap, topic=topic))
     port = free_port()
     receiver = subprocess.Popen([sys.executable, "-c", _RECEIVER, str(port)])
+    pooled = {name: _Pooled() for name in ("sdk_only", "llmpulse_kafka", "otlp_http_stock")}
     try:
         time.sleep(0.5)
-        stock = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces")
-        out["otlp_http_stock"] = _run(stock, rate, seconds)
+        for _ in range(rounds):
+            _run(_NoExport(), rate, seconds / rounds, False, pooled["sdk_only"])
+            ours = KafkaSpanExporter(bootstrap, topic=topic)
+            _run(ours, rate, seconds / rounds, True, pooled["llmpulse_kafka"])
+            pooled["llmpulse_kafka"].dropped += ours.stats.spans_dropped
+            stock = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces")
+            _run(stock, rate, seconds / rounds, False, pooled["otlp_http_stock"])
     finally:
         receiver.terminate()
         receiver.wait(10)
+    out: dict[str, Any] = {name: p.figures() for name, p in pooled.items()}
+    out["llmpulse_kafka"]["dropped"] = pooled["llmpulse_kafka"].dropped
     return out

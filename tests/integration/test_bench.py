@@ -36,3 +36,33 @@ def test_freshness_run_measures_every_row_it_sent(kafka: str, tmp_path: Path) ->
     assert 0 <= f["freshness_p50_ms"] <= f["freshness_p99_ms"] < 60_000
     assert 0 < f["busy_cores"] <= 2.5  # this machine has two cores (+ tick rounding)
     assert f["spans_per_s_per_busy_core"] == pytest.approx(f["rows"] / f["worker_cpu_s"])
+
+
+def test_exporter_run_times_the_exporters_part_inside_each_span(kafka: str) -> None:
+    """Three setups in interleaved turns: every span timed, the exporter's part (its
+    processors) a fraction of the whole span, and every span of the llmpulse turns on
+    the topic (warm-up included), none dropped."""
+    from kafka import KafkaConsumer
+    from llmpulse.stream_jobs.bench.exporter import exporter_overhead
+    from llmpulse.stream_jobs.decode import decode_request
+
+    r = exporter_overhead(kafka, rate=500.0, seconds=0.8, rounds=2)
+    for name in ("sdk_only", "llmpulse_kafka", "otlp_http_stock"):
+        f = r[name]
+        assert f["spans"] == 2 * 200  # two turns of 0.4 s at 500 spans/s
+        assert 0 < f["exporter_part_p50_us"] < f["app_thread_p50_us"]
+        assert f["exporter_part_p99_us"] >= f["exporter_part_p50_us"]
+        assert 0 <= f["export_threads_cpu_pct"] < 100
+    assert r["llmpulse_kafka"]["dropped"] == 0
+    consumer = KafkaConsumer(
+        "bench_exporter",
+        bootstrap_servers=kafka,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=3000,
+    )
+    spans = 0
+    for record in consumer:
+        request = decode_request(record.value)
+        spans += sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+    consumer.close()
+    assert spans == 2 * (200 + 200)  # each turn: 200 warm-up spans, then 200 timed

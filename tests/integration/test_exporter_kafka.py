@@ -91,13 +91,15 @@ def test_zero_code_setup_through_otel_traces_exporter(kafka: str, topic: str) ->
 
 
 def test_install_one_liner_with_opt_in_content(kafka: str, topic: str) -> None:
-    """install() in a fresh app process; opted-in content arrives PII-scrubbed."""
+    """install() in a fresh app process: opted-in content arrives PII-scrubbed, and the
+    span carries the business transaction it started in."""
     app = (
         "import llmpulse.collectors as lp\n"
         f"ex = lp.install(service_name='billing', kafka='{kafka}', topic='{topic}',\n"
         "                 capture_content=True)\n"
-        "with lp.llm_call('gpt-4o', 'openai') as c:\n"
-        "    c.span.set_attribute('gen_ai.input.messages', 'mail me at ann@corp.example')\n"
+        "with lp.transaction('order-9', team='payments') as tx, tx.attempt(1):\n"
+        "    with lp.llm_call('gpt-4o', 'openai') as c:\n"
+        "        c.span.set_attribute('gen_ai.input.messages', 'mail me at ann@corp.example')\n"
         "from opentelemetry import trace; trace.get_tracer_provider().shutdown()\n"
     )
     subprocess.run([sys.executable, "-c", app], check=True, timeout=60)
@@ -105,3 +107,5 @@ def test_install_one_liner_with_opt_in_content(kafka: str, topic: str) -> None:
     res, attrs, _ = only
     assert res["service.name"] == "billing"
     assert attrs["gen_ai.input.messages"] == "mail me at [EMAIL]"
+    assert attrs["llmpulse.transaction.id"] == "order-9"
+    assert attrs["llmpulse.team"] == "payments" and attrs["llmpulse.retry.attempt"] == 1
