@@ -15,14 +15,19 @@ from llmpulse.stream_jobs.settings import WorkerSettings
 from llmpulse.stream_jobs.worker import ensure_topics
 from llmpulse.stream_jobs.worker_process import WorkerProcess, sql_in_child
 
-__all__ = ["end_to_end", "freshness"]
+__all__ = ["end_to_end", "freshness", "stat_cpu_seconds"]
 
 _CLK = os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def stat_cpu_seconds(stat: Path | str) -> float:
+    """User + system CPU seconds from a /proc ``stat`` file (a process's or a thread's)."""
+    fields = Path(stat).read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / _CLK
+
+
+def _cpu_seconds(pid: int) -> float:
+    return stat_cpu_seconds(f"/proc/{pid}/stat")
 
 
 def _thread_cpu(pid: int) -> dict[str, float]:
@@ -35,11 +40,11 @@ def _thread_cpu(pid: int) -> dict[str, float]:
     for task in tasks.iterdir():
         try:
             comm = (task / "comm").read_text().strip()
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            cpu = stat_cpu_seconds(task / "stat")
         except OSError:  # the thread ended meanwhile
             continue
         role = "worker" if comm == main else "merges" if comm.startswith("MergeMutat") else "engine"
-        out[role] += (int(fields[11]) + int(fields[12])) / _CLK
+        out[role] += cpu
     return out
 
 

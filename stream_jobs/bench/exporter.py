@@ -19,12 +19,12 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from llmpulse.collectors import KafkaSpanExporter
 from llmpulse.collectors.context import TransactionBatchSpanProcessor
+from llmpulse.stream_jobs.bench.e2e import stat_cpu_seconds
 from llmpulse.stream_jobs.broker.local import free_port
 from llmpulse.stream_jobs.settings import WorkerSettings
 from llmpulse.stream_jobs.worker import ensure_topics
@@ -35,7 +35,6 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 
 __all__ = ["exporter_overhead"]
 
-_CLK = os.sysconf("SC_CLK_TCK")
 _RECEIVER = """
 import http.server, sys
 class H(http.server.BaseHTTPRequestHandler):
@@ -45,11 +44,6 @@ class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a): pass
 http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()
 """
-
-
-def _cpu(path: str) -> float:
-    fields = Path(path).read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _CLK
 
 
 class _NoExport(SpanExporter):
@@ -130,7 +124,8 @@ def _run(
     tp.force_flush()
     n = int(rate * seconds)
     costs, own = np.empty(n), np.empty(n)
-    total0, main0 = _cpu("/proc/self/stat"), _cpu(f"/proc/self/task/{os.getpid()}/stat")
+    process, app_thread = "/proc/self/stat", f"/proc/self/task/{os.getpid()}/stat"
+    total0, main0 = stat_cpu_seconds(process), stat_cpu_seconds(app_thread)
     start = time.monotonic()
     for i in range(n):
         before = timed.ns
@@ -144,10 +139,7 @@ def _run(
             time.sleep(delay)
     wall = time.monotonic() - start
     tp.force_flush()
-    total, main = (
-        _cpu("/proc/self/stat") - total0,
-        _cpu(f"/proc/self/task/{os.getpid()}/stat") - main0,
-    )
+    total, main = stat_cpu_seconds(process) - total0, stat_cpu_seconds(app_thread) - main0
     tp.shutdown()
     into.costs.append(costs)
     into.own.append(own)
