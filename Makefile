@@ -35,8 +35,9 @@ lint: setup
 	cargo fmt --check --manifest-path stream_jobs/native/Cargo.toml
 	cargo clippy --quiet --release --manifest-path stream_jobs/native/Cargo.toml -- -D warnings
 
+## mypy on the installed names (llmpulse.*), through a link tree it can follow.
 typecheck: setup
-	$(BIN)/mypy llmpulse collectors stream_jobs schemas
+	$(BIN)/python scripts/typecheck.py
 
 unit: setup
 	$(BIN)/python -m pytest -q -m "not integration"

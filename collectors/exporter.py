@@ -20,6 +20,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
 from llmpulse.collectors.config import (
     DEFAULT_BOOTSTRAP,
     DEFAULT_TOPIC,
@@ -28,9 +32,6 @@ from llmpulse.collectors.config import (
     setting,
 )
 from llmpulse.collectors.redaction import redact_span
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 __all__ = ["ExporterStats", "KafkaSpanExporter"]
 

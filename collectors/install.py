@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from llmpulse.collectors.context import TransactionBatchSpanProcessor
-from llmpulse.collectors.exporter import KafkaSpanExporter
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
+
+from llmpulse.collectors.context import TransactionBatchSpanProcessor
+from llmpulse.collectors.exporter import KafkaSpanExporter
 
 __all__ = ["install"]
 

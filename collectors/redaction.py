@@ -6,8 +6,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from llmpulse.schemas.content import CONTENT_EVENTS, is_content_key
 from opentelemetry.sdk.trace import Event, ReadableSpan
+
+from llmpulse.schemas.content import CONTENT_EVENTS, is_content_key
 
 __all__ = ["redact_span", "scrub"]
 

@@ -8,13 +8,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from llmpulse.errors import MissingExtraError
 from llmpulse.stream_jobs.analytics.job import RefreshStats, event_json
 from llmpulse.stream_jobs.ingest import Ingest, IngestStats
 from llmpulse.stream_jobs.lag import LagRecorder
 from llmpulse.stream_jobs.pipeline import Message
 from llmpulse.stream_jobs.settings import WorkerSettings
-
-from llmpulse.errors import MissingExtraError
 
 __all__ = ["backlog", "catching_up", "create_app", "refresh_pause"]
 
@@ -117,7 +116,7 @@ def create_app(
 
     def highwater(tp: Any) -> int | None:
         try:
-            return app.consumer.highwater(tp)  # type: ignore[no-any-return]
+            return app.consumer.highwater(tp)
         except Exception:  # not assigned (any more): unknown
             return None
 

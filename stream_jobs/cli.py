@@ -58,11 +58,11 @@ def cmd_kafka(args: argparse.Namespace) -> int:
     elif args.action == "stop":
         print("stopped" if broker.stop() else "not running")
     else:
-        info = broker.status()
-        if info is None:
+        found = broker.status()
+        if found is None:
             print("not running")
             return 1
-        print(f"running: {info.bootstrap} (pid {info.pid})")
+        print(f"running: {found.bootstrap} (pid {found.pid})")
     return 0
 
 
@@ -154,7 +154,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     client = connect(settings.clickhouse_dsn)
     migrate(client, settings.clickhouse_database, settings.retention_days)
     overrides = {"budgets": args.budgets} if args.budgets else {}
-    report_settings = ReportSettings(**overrides)  # type: ignore[arg-type]
+    report_settings = ReportSettings(**overrides)
     if args.out:
         files = write_report_files(
             client, settings.clickhouse_database, day, Path(args.out), report_settings.budgets

@@ -8,13 +8,22 @@ engine on a data folder (one process owns a folder at a time);
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from llmpulse.errors import ConfigError, MissingExtraError
 
-__all__ = ["MIGRATIONS", "connect", "migrate", "set_retention"]
+__all__ = [
+    "MIGRATIONS",
+    "ClickHouseClient",
+    "QueryResult",
+    "check_identifier",
+    "connect",
+    "migrate",
+    "set_retention",
+]
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 TABLES_WITH_TTL = {
@@ -27,6 +36,58 @@ TABLES_WITH_TTL = {
     "drift_events": "minute",
     "consumer_lag": "toDateTime(ts)",
 }
+
+
+class QueryResult(Protocol):
+    """What the code reads of a query's result."""
+
+    @property
+    def result_rows(self) -> Sequence[Sequence[Any]]: ...
+
+    @property
+    def column_names(self) -> Sequence[str]: ...
+
+
+class ClickHouseClient(Protocol):
+    """The methods of a clickhouse-connect client that llmpulse uses (both backends)."""
+
+    def command(
+        self,
+        cmd: str,
+        parameters: Sequence[Any] | dict[str, Any] | None = None,
+        data: str | bytes | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> Any: ...
+
+    def query(
+        self,
+        query: str | None = None,
+        parameters: Sequence[Any] | dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> QueryResult: ...
+
+    def insert(
+        self,
+        table: str | None = None,
+        data: Sequence[Sequence[Any]] | None = None,
+        column_names: str | Sequence[str] | None = "*",
+        database: str | None = None,
+        column_types: Any = None,
+        column_type_names: Sequence[str] | None = None,
+        column_oriented: bool = False,
+        settings: dict[str, Any] | None = None,
+    ) -> Any: ...
+
+    def raw_insert(
+        self,
+        table: str,
+        column_names: Sequence[str] | None = None,
+        insert_block: bytes | None = None,
+        settings: dict[str, Any] | None = None,
+        fmt: str | None = None,
+    ) -> Any: ...
+
+    def close(self) -> None: ...
 
 
 def _migrations() -> list[tuple[int, str]]:
@@ -49,7 +110,7 @@ def check_identifier(name: str, what: str = "database") -> str:
     return name
 
 
-def connect(dsn: str, **kwargs: Any) -> Any:
+def connect(dsn: str, **kwargs: Any) -> ClickHouseClient:
     """A clickhouse-connect client for ``dsn`` (``chdb:///dir`` or ``http(s)://...``)."""
     try:
         import clickhouse_connect
@@ -69,7 +130,7 @@ def connect(dsn: str, **kwargs: Any) -> Any:
     return clickhouse_connect.get_client(dsn=dsn, **kwargs)
 
 
-def migrate(client: Any, database: str = "llmpulse", ttl_days: int = 90) -> list[int]:
+def migrate(client: ClickHouseClient, database: str = "llmpulse", ttl_days: int = 90) -> list[int]:
     """Create or update the schema idempotently; return the versions applied now."""
     db = check_identifier(database)
     ttl = int(ttl_days)
@@ -94,7 +155,7 @@ def migrate(client: Any, database: str = "llmpulse", ttl_days: int = 90) -> list
     return applied
 
 
-def set_retention(client: Any, database: str, ttl_days: int) -> None:
+def set_retention(client: ClickHouseClient, database: str, ttl_days: int) -> None:
     """Set the TTL of every table to ``ttl_days`` days."""
     db = check_identifier(database)
     for table, expr in TABLES_WITH_TTL.items():

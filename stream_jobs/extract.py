@@ -51,10 +51,10 @@ def _table() -> dict[str, tuple[int, tuple[tuple[str, int], ...]]]:
         for rank, key in enumerate(keys):
             targets.setdefault(key, []).append((field, rank))
     targets.setdefault("openinference.span.kind", []).append(("oi_kind", 0))
-    keys = set(targets) | LLM_MARKERS | set(_FLAGS)
+    every_key = set(targets) | LLM_MARKERS | set(_FLAGS)
     return {
         k: (_FLAGS.get(k, 0) | (F_LLM if k in LLM_MARKERS else 0), tuple(targets.get(k, ())))
-        for k in keys
+        for k in every_key
     }
 
 

@@ -20,11 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from llmpulse.errors import RetryLater
 from llmpulse.schemas.record import DeadLetter
 from llmpulse.stream_jobs.pipeline import BatchResult, Message, Pipeline
 from llmpulse.stream_jobs.sink import ClickHouseSink
-
-from llmpulse.errors import RetryLater
 
 __all__ = ["Ingest", "IngestStats", "dead_letter_json"]
 

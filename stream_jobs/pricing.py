@@ -62,7 +62,7 @@ class ModelPrice:
                 )
             )
             object.__setattr__(self, "_rates", cached)
-        return cached  # type: ignore[no-any-return]
+        return cached
 
     def _pico_per_token(self, usd_per_mtok: Decimal) -> int:
         value = usd_per_mtok * PICO_PER_USD / _MTOK

@@ -15,11 +15,10 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from llmpulse.schemas.record import CALL_COLUMNS, DEAD_LETTER_COLUMNS
-from llmpulse.stream_jobs.clickhouse import check_identifier
-from llmpulse.stream_jobs.pipeline import BatchResult
-
 from llmpulse.errors import RetryLater
+from llmpulse.schemas.record import CALL_COLUMNS, DEAD_LETTER_COLUMNS
+from llmpulse.stream_jobs.clickhouse import ClickHouseClient, check_identifier
+from llmpulse.stream_jobs.pipeline import BatchResult
 
 __all__ = ["BATCH_COLUMNS", "ClickHouseSink"]
 
@@ -42,7 +41,7 @@ BATCH_COLUMNS = (
 class ClickHouseSink:
     """Write :class:`BatchResult` objects to the llmpulse tables."""
 
-    def __init__(self, client: Any, database: str = "llmpulse") -> None:
+    def __init__(self, client: ClickHouseClient, database: str = "llmpulse") -> None:
         self.client = client
         self.database = check_identifier(database)
         self._writing_since: float | None = None  # time.time() as the write under way began

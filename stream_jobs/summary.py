@@ -7,16 +7,16 @@ from decimal import Decimal
 from typing import Any
 
 from llmpulse.stream_jobs.analytics.sketch import sql_quantile
-from llmpulse.stream_jobs.clickhouse import check_identifier
+from llmpulse.stream_jobs.clickhouse import ClickHouseClient, check_identifier
 
 __all__ = ["summarise"]
 
 
-def _rows(client: Any, sql: str) -> list[tuple[Any, ...]]:
+def _rows(client: ClickHouseClient, sql: str) -> list[tuple[Any, ...]]:
     return [tuple(r) for r in client.query(sql).result_rows]
 
 
-def summarise(client: Any, database: str = "llmpulse") -> dict[str, Any]:
+def summarise(client: ClickHouseClient, database: str = "llmpulse") -> dict[str, Any]:
     """Totals, cost by model and team, latency percentiles and rejects, exact (FINAL)."""
     db = check_identifier(database)
     calls = f"{db}.llm_calls FINAL"
@@ -99,7 +99,7 @@ def _num(x: float) -> float | None:
     return None if x is None or math.isnan(x) else round(float(x), 1)
 
 
-def _analytics(client: Any, db: str) -> dict[str, Any]:
+def _analytics(client: ClickHouseClient, db: str) -> dict[str, Any]:
     """Transactions, merged latency sketches and drift events from the analytics tables."""
     tx = _rows(
         client,

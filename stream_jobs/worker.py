@@ -10,15 +10,14 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from llmpulse.errors import ConfigError, MissingExtraError
 from llmpulse.stream_jobs.analytics.job import AnalyticsJob, event_json
-from llmpulse.stream_jobs.clickhouse import connect, migrate
+from llmpulse.stream_jobs.clickhouse import ClickHouseClient, connect, migrate
 from llmpulse.stream_jobs.ingest import Ingest
 from llmpulse.stream_jobs.pipeline import Pipeline
 from llmpulse.stream_jobs.pricing import PriceCatalogue
 from llmpulse.stream_jobs.settings import WorkerSettings
 from llmpulse.stream_jobs.sink import ClickHouseSink
-
-from llmpulse.errors import ConfigError, MissingExtraError
 
 __all__ = [
     "analytics_session",
@@ -31,7 +30,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-def build_ingest(settings: WorkerSettings, client: Any | None = None) -> Ingest:
+def build_ingest(settings: WorkerSettings, client: ClickHouseClient | None = None) -> Ingest:
     """Assemble the plain ingest step; without ``client``, connect and migrate first."""
     if client is None:
         client = connect(settings.clickhouse_dsn)
@@ -49,7 +48,7 @@ def build_ingest(settings: WorkerSettings, client: Any | None = None) -> Ingest:
     return Ingest(pipeline, ClickHouseSink(client, settings.clickhouse_database))
 
 
-def record_catalogue(client: Any, database: str, catalogue: PriceCatalogue) -> None:
+def record_catalogue(client: ClickHouseClient, database: str, catalogue: PriceCatalogue) -> None:
     """Keep the exact catalogue this worker prices with in ``price_catalogues``."""
     text = catalogue.source_text
     client.insert(
@@ -69,7 +68,7 @@ def record_catalogue(client: Any, database: str, catalogue: PriceCatalogue) -> N
 
 def connect_with_backoff(
     settings: WorkerSettings, max_backoff: float = 30.0, give_up_after: float | None = None
-) -> Any:
+) -> ClickHouseClient:
     """Connect and migrate, retrying with backoff while ClickHouse is unavailable.
 
     A server that is down, or an embedded data folder held by another process, is
@@ -108,6 +107,7 @@ def _redact(dsn: str) -> str:
 def run_worker(settings: WorkerSettings) -> None:
     """Block running the Faust worker until it is told to stop."""
     import faust
+
     from llmpulse.stream_jobs.app import create_app
 
     # Faust changes into its workdir: make every path absolute first.
@@ -143,7 +143,7 @@ def run_worker(settings: WorkerSettings) -> None:
         ingest.close()
 
 
-def analytics_session(settings: WorkerSettings) -> Any:
+def analytics_session(settings: WorkerSettings) -> ClickHouseClient:
     """The analytics' own ClickHouse session. Its statements run on engine threads
     niced by ``analytics_nice``: when the CPU is short, inserts (freshness) go first.
     ClickHouse applies it only with CAP_SYS_NICE (a no-op otherwise)."""
@@ -157,6 +157,7 @@ def ensure_topics(settings: WorkerSettings, partitions: int = 2) -> None:
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
+
     from llmpulse.collectors.config import kafka_security
 
     admin = KafkaAdminClient(
@@ -192,6 +193,7 @@ def _final_refresh(settings: WorkerSettings, ingest: Ingest, analytics: Analytic
     if not stats.events:
         return
     from kafka import KafkaProducer
+
     from llmpulse.collectors.config import kafka_security
 
     producer = KafkaProducer(
@@ -209,7 +211,7 @@ def _final_refresh(settings: WorkerSettings, ingest: Ingest, analytics: Analytic
         producer.close(timeout=10)
 
 
-def _report_job(client: Any, settings: WorkerSettings, analytics: AnalyticsJob) -> Any:
+def _report_job(client: ClickHouseClient, settings: WorkerSettings, analytics: AnalyticsJob) -> Any:
     """The scheduled daily report: after ``hour_utc``, send yesterday's once per channel.
 
     Returns ``(job, interval)`` or None when no channel is configured. The job

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from llmpulse.stream_jobs.broker import LocalBroker
 from llmpulse.stream_jobs.worker_process import sql_in_child
 

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 import numpy as np
+
 from llmpulse.stream_jobs.analytics.drift import DETECTORS, DriftMonitor
 
 __all__ = ["DetectorScore", "evaluate", "make_stream"]

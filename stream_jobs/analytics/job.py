@@ -36,7 +36,7 @@ from llmpulse.stream_jobs.analytics.rollups import (
     refresh_transactions,
 )
 from llmpulse.stream_jobs.analytics.sketch import sql_quantile
-from llmpulse.stream_jobs.clickhouse import check_identifier
+from llmpulse.stream_jobs.clickhouse import ClickHouseClient, check_identifier
 
 __all__ = ["EVENT_COLUMNS", "AnalyticsJob", "RefreshStats", "event_json"]
 
@@ -73,7 +73,7 @@ class AnalyticsJob:
 
     def __init__(
         self,
-        client: Any,
+        client: ClickHouseClient,
         database: str = "llmpulse",
         detector: str = "page_hinkley",
         lateness: timedelta = timedelta(minutes=2),

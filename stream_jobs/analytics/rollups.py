@@ -15,10 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from llmpulse.stream_jobs.analytics.sketch import sql_bucket, sql_sketch
-from llmpulse.stream_jobs.clickhouse import check_identifier
+from llmpulse.stream_jobs.clickhouse import ClickHouseClient, check_identifier
 
 __all__ = ["Dirty", "find_dirty", "refresh_rollups", "refresh_transactions"]
 
@@ -41,7 +40,7 @@ class Dirty:
     rows: int
 
 
-def find_dirty(client: Any, db: str, since: datetime) -> Dirty:
+def find_dirty(client: ClickHouseClient, db: str, since: datetime) -> Dirty:
     """Minutes (by call start) and extent of calls ingested after ``since``."""
     db = check_identifier(db)
     row = client.query(
@@ -102,7 +101,7 @@ GROUP BY minute, service_name, environment, team, feature, risk_tier, provider, 
 """
 
 
-def refresh_rollups(client: Any, db: str, minutes: list[datetime]) -> None:
+def refresh_rollups(client: ClickHouseClient, db: str, minutes: list[datetime]) -> None:
     """Recompute ``latency_1m`` and ``cost_1m`` for ``minutes``, ``CHUNK`` at a time."""
     db = check_identifier(db)
     latency, cost = _latency_sql(db), _cost_sql(db)
@@ -117,7 +116,9 @@ def refresh_rollups(client: Any, db: str, minutes: list[datetime]) -> None:
         client.command(cost, parameters=params, settings=INSERT_SETTINGS)
 
 
-def refresh_transactions(client: Any, db: str, since: datetime, first_start: datetime) -> None:
+def refresh_transactions(
+    client: ClickHouseClient, db: str, since: datetime, first_start: datetime
+) -> None:
     """Recompute every transaction with a call ingested after ``since``.
 
     Every call of such a transaction starts no earlier than its first known call

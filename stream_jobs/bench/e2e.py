@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from kafka import KafkaProducer
+
 from llmpulse.stream_jobs.bench.payloads import messages
 from llmpulse.stream_jobs.settings import WorkerSettings
 from llmpulse.stream_jobs.worker import ensure_topics

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import numpy as np
+
 from llmpulse.stream_jobs.analytics.job import AnalyticsJob
 from llmpulse.stream_jobs.analytics.sketch import ALPHA, DDSketch
 from llmpulse.stream_jobs.clickhouse import connect, migrate

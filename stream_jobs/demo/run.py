@@ -43,8 +43,9 @@ def run_demo(
     quiet: bool = False,
 ) -> dict[str, Any]:
     """Run the demo; return the summary (also written to ``out_dir/summary.json``)."""
-    from llmpulse.stream_jobs.settings import WorkerSettings
     from tqdm import tqdm
+
+    from llmpulse.stream_jobs.settings import WorkerSettings
 
     out_dir.mkdir(parents=True, exist_ok=True)
     for owned in ("chdb", "worker", "kafka"):  # a fresh run every time: compare totals
@@ -69,7 +70,11 @@ def run_demo(
         with tqdm(
             total=events, desc="emit LLM calls", unit="call", disable=quiet, file=sys.stderr
         ) as bar:
-            emitted = gen.run(events, progress=bar.update)
+
+            def emitted_more(made: int) -> None:
+                bar.update(made)
+
+            emitted = gen.run(events, progress=emitted_more)
         exporter.shutdown()
         with tqdm(desc="worker stores", unit="msg", disable=quiet, file=sys.stderr) as bar:
 

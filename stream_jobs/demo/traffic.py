@@ -19,13 +19,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from llmpulse.collectors import KafkaSpanExporter, transaction
-from llmpulse.collectors.context import TransactionSpanProcessor
-from llmpulse.stream_jobs.pricing import PICO_PER_USD, PriceCatalogue
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from llmpulse.collectors import KafkaSpanExporter, transaction
+from llmpulse.collectors.context import TransactionSpanProcessor
+from llmpulse.stream_jobs.pricing import PICO_PER_USD, PriceCatalogue
 
 __all__ = ["Emitted", "TrafficGenerator"]
 

@@ -11,10 +11,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from llmpulse.errors import MissingExtraError
+from llmpulse.stream_jobs.clickhouse import ClickHouseClient
 from llmpulse.stream_jobs.grafana.macros import expand
 from llmpulse.stream_jobs.grafana.panels import DASHBOARDS, Dashboard, Panel
-
-from llmpulse.errors import MissingExtraError
 
 __all__ = ["DATASOURCE_UID", "build_dashboard", "check_panels", "write_dashboards"]
 
@@ -110,7 +110,7 @@ def write_dashboards(out_dir: Path) -> list[Path]:
 
 
 def check_panels(
-    client: Any, start: datetime, end: datetime, interval_s: int = 300
+    client: ClickHouseClient, start: datetime, end: datetime, interval_s: int = 300
 ) -> list[dict[str, Any]]:
     """Run every panel's SQL; report rows, the columns returned and any error."""
     out = []

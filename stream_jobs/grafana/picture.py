@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from llmpulse.stream_jobs.clickhouse import ClickHouseClient
 from llmpulse.stream_jobs.grafana.macros import expand
 from llmpulse.stream_jobs.grafana.panels import DASHBOARDS, Panel
 
@@ -30,7 +31,7 @@ def _panel(uid: str, title: str) -> Panel:
 
 
 def draw_key_panels(
-    client: Any, start: datetime, end: datetime, path: Path, interval_s: int = 300
+    client: ClickHouseClient, start: datetime, end: datetime, path: Path, interval_s: int = 300
 ) -> Path:
     """Run four key panels' SQL and draw them as one PNG (time series by series)."""
     import matplotlib

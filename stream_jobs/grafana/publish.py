@@ -13,11 +13,10 @@ import json
 import os
 from typing import Any
 
+from llmpulse.errors import ConfigError, MissingExtraError
 from llmpulse.stream_jobs.grafana.alerts import contact_points, policies, rules_file
 from llmpulse.stream_jobs.grafana.build import DATASOURCE_TYPE, DATASOURCE_UID, build_dashboard
 from llmpulse.stream_jobs.grafana.panels import DASHBOARDS
-
-from llmpulse.errors import ConfigError, MissingExtraError
 
 __all__ = ["FOLDER_UID", "publish"]
 
@@ -26,7 +25,7 @@ FOLDER_UID = "llmpulse"
 
 def _api(url: str, token: str | None, user: str | None, password: str | None) -> Any:
     try:
-        from grafana_client import GrafanaApi
+        from grafana_client.api import GrafanaApi
     except ImportError as exc:
         raise MissingExtraError("grafana_client", "pipeline") from exc
     credential: Any = token if token else ((user, password) if user else None)

@@ -18,9 +18,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from llmpulse.stream_jobs.clickhouse import check_identifier
-
 from llmpulse.errors import ConfigError
+from llmpulse.stream_jobs.clickhouse import ClickHouseClient, check_identifier
 
 __all__ = ["Budgets", "DailyReport", "build_daily_report"]
 
@@ -69,11 +68,13 @@ class DailyReport:
     daily_totals: list[tuple[date, Decimal]]  # the trailing 30 days, for the chart
 
 
-def _rows(client: Any, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+def _rows(client: ClickHouseClient, sql: str, **params: Any) -> list[tuple[Any, ...]]:
     return [tuple(r) for r in client.query(sql, parameters=params).result_rows]
 
 
-def build_daily_report(client: Any, database: str, day: date, budgets: Budgets) -> DailyReport:
+def build_daily_report(
+    client: ClickHouseClient, database: str, day: date, budgets: Budgets
+) -> DailyReport:
     """Compute the report of ``day`` (a UTC date) from the ``cost_1m`` rollup."""
     db = check_identifier(database)
     src = f"{db}.cost_1m FINAL"
@@ -162,7 +163,7 @@ def build_daily_report(client: Any, database: str, day: date, budgets: Budgets) 
     )
 
 
-def _anomalies(client: Any, src: str, day: date) -> list[dict[str, Any]]:
+def _anomalies(client: ClickHouseClient, src: str, day: date) -> list[dict[str, Any]]:
     """Teams and services whose cost yesterday is far above their 14-day baseline."""
     out: list[dict[str, Any]] = []
     for dim in ("team", "service_name"):
@@ -199,7 +200,7 @@ def _anomalies(client: Any, src: str, day: date) -> list[dict[str, Any]]:
 
 
 def _movers(
-    client: Any, src: str, day: date, top: int = 5
+    client: ClickHouseClient, src: str, day: date, top: int = 5
 ) -> list[tuple[str, Decimal, Decimal, Decimal]]:
     rows = _rows(
         client,
@@ -215,7 +216,7 @@ def _movers(
     return sorted(movers, key=lambda m: -abs(m[3]))[:top]
 
 
-def _cache_savings(client: Any, src: str, day: date) -> Decimal:
+def _cache_savings(client: ClickHouseClient, src: str, day: date) -> Decimal:
     """Cache-read tokens at the input price, less at the cache-read price (per call,
     priced by the worker with the catalogue in force; summed in ``cost_1m``)."""
     (saved,) = _rows(

@@ -16,11 +16,12 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from llmpulse.stream_jobs.clickhouse import check_identifier
-from llmpulse.stream_jobs.report.daily import Budgets, DailyReport, build_daily_report
-from llmpulse.stream_jobs.report.render import chart_png, report_csv, report_html, report_text
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from llmpulse.stream_jobs.clickhouse import ClickHouseClient, check_identifier
+from llmpulse.stream_jobs.report.daily import Budgets, DailyReport, build_daily_report
+from llmpulse.stream_jobs.report.render import chart_png, report_csv, report_html, report_text
 
 __all__ = ["ReportSettings", "send_daily_report", "write_report_files"]
 
@@ -47,7 +48,7 @@ class ReportSettings(BaseSettings):
     check_interval_s: float = 300.0  # how often the worker checks whether it is due
 
 
-def _already(client: Any, db: str, day: date, channel: str) -> bool:
+def _already(client: ClickHouseClient, db: str, day: date, channel: str) -> bool:
     rows = client.query(
         f"SELECT count() FROM {db}.report_history FINAL WHERE day = {{d:Date}} "
         "AND channel = {c:String} AND status = 'sent'",
@@ -56,7 +57,9 @@ def _already(client: Any, db: str, day: date, channel: str) -> bool:
     return bool(rows[0][0])
 
 
-def _record(client: Any, db: str, r: DailyReport, channel: str, status: str, detail: str) -> None:
+def _record(
+    client: ClickHouseClient, db: str, r: DailyReport, channel: str, status: str, detail: str
+) -> None:
     client.insert(
         f"{db}.report_history",
         [[r.day, channel, status, r.total, detail[:2000], datetime.now(UTC)]],
@@ -118,7 +121,11 @@ def _webhook(s: ReportSettings, r: DailyReport) -> None:
 
 
 def send_daily_report(
-    client: Any, database: str, day: date, settings: ReportSettings, force: bool = False
+    client: ClickHouseClient,
+    database: str,
+    day: date,
+    settings: ReportSettings,
+    force: bool = False,
 ) -> dict[str, str]:
     """Build the report of ``day`` and deliver it on every configured channel.
 
@@ -149,7 +156,7 @@ def send_daily_report(
 
 
 def write_report_files(
-    client: Any,
+    client: ClickHouseClient,
     database: str,
     day: date,
     out_dir: Path,

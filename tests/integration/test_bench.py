@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from llmpulse.stream_jobs.bench.e2e import end_to_end, freshness
 from llmpulse.stream_jobs.bench.payloads import messages
 
@@ -43,6 +44,7 @@ def test_exporter_run_times_the_exporters_part_inside_each_span(kafka: str) -> N
     processors) a fraction of the whole span, and every span of the llmpulse turns on
     the topic (warm-up included), none dropped."""
     from kafka import KafkaConsumer
+
     from llmpulse.stream_jobs.bench.exporter import exporter_overhead
     from llmpulse.stream_jobs.decode import decode_request
 

@@ -9,9 +9,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+
 from llmpulse.collectors import KafkaSpanExporter
 from llmpulse.stream_jobs.demo.traffic import TrafficGenerator
-
 from tests.conftest import sql, summary, topic_values
 from tests.integration.conftest import running_worker
 

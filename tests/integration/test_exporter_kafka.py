@@ -8,12 +8,13 @@ import sys
 
 import pytest
 from kafka import KafkaConsumer
-from llmpulse.collectors import KafkaSpanExporter, llm_call, transaction
-from llmpulse.collectors.context import TransactionSpanProcessor
-from llmpulse.stream_jobs.decode import attributes, decode_request
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from llmpulse.collectors import KafkaSpanExporter, llm_call, transaction
+from llmpulse.collectors.context import TransactionSpanProcessor
+from llmpulse.stream_jobs.decode import attributes, decode_request
 
 pytestmark = pytest.mark.integration
 

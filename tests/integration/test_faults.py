@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaProducer
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
 from llmpulse.collectors import KafkaSpanExporter, llm_call
 from llmpulse.stream_jobs.broker import LocalBroker
 from llmpulse.stream_jobs.settings import WorkerSettings
 from llmpulse.stream_jobs.worker import ensure_topics
 from llmpulse.stream_jobs.worker_process import LagProbe, WorkerProcess
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
 from tests import otlp
 from tests.conftest import summary, topic_values
 from tests.integration.conftest import FAST_FAILOVER

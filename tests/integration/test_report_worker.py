@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 from kafka import KafkaProducer
+
 from llmpulse.stream_jobs.settings import WorkerSettings
 from llmpulse.stream_jobs.worker import ensure_topics
 from llmpulse.stream_jobs.worker_process import WorkerProcess
-
 from tests import otlp
 from tests.conftest import sql
 

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from llmpulse.stream_jobs import Message, Pipeline
 from llmpulse.stream_jobs.analytics.job import EVENT_COLUMNS, AnalyticsJob
 from llmpulse.stream_jobs.clickhouse import migrate
 from llmpulse.stream_jobs.grafana.alerts import ALERTS, contact_points, policies, rules_file
 from llmpulse.stream_jobs.sink import BATCH_COLUMNS, ClickHouseSink
-
 from tests import otlp
 
 ROOT = Path(__file__).resolve().parents[2]

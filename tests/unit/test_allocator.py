@@ -6,6 +6,7 @@ import sys
 from typing import Any
 
 import pytest
+
 from llmpulse.stream_jobs import allocator
 from llmpulse.stream_jobs.allocator import ALLOCATOR_ENV, reexec_with_tuned_allocator
 

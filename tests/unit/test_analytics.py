@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+
 from llmpulse.stream_jobs import Message, Pipeline
 from llmpulse.stream_jobs.analytics.job import AnalyticsJob
 from llmpulse.stream_jobs.analytics.sketch import sql_quantile
 from llmpulse.stream_jobs.clickhouse import migrate
 from llmpulse.stream_jobs.sink import ClickHouseSink
-
 from tests import otlp
 
 MIN = 60 * 10**9

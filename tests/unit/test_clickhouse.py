@@ -6,12 +6,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+
+from llmpulse.errors import ConfigError, RetryLater
 from llmpulse.schemas import CALL_COLUMNS, DEAD_LETTER_COLUMNS
 from llmpulse.stream_jobs import Message, Pipeline
 from llmpulse.stream_jobs.clickhouse import migrate
 from llmpulse.stream_jobs.sink import BATCH_COLUMNS, ClickHouseSink
-
-from llmpulse.errors import ConfigError, RetryLater
 from tests import otlp
 
 

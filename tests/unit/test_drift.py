@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+
 from llmpulse.stream_jobs.analytics.drift import DriftMonitor
 from llmpulse.stream_jobs.analytics.drift_eval import make_stream
 

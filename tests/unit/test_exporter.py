@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 
 import pytest
-from llmpulse.collectors import KafkaSpanExporter
-from llmpulse.stream_jobs.decode import decode_request
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from llmpulse.collectors import KafkaSpanExporter
+from llmpulse.stream_jobs.decode import decode_request
 
 
 def spans(n: int = 3, size: int = 10) -> list[ReadableSpan]:

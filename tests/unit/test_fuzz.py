@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from llmpulse.stream_jobs import Message, Pipeline
 
+from llmpulse.stream_jobs import Message, Pipeline
 from tests import otlp
 
 PIPE = Pipeline(max_message_bytes=100_000)

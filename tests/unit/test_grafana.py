@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from llmpulse.stream_jobs.grafana import DASHBOARDS, build_dashboard, expand
 
 ROOT = Path(__file__).resolve().parents[2]

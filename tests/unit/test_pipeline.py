@@ -6,9 +6,9 @@ import os
 import time
 
 import pytest
+
 from llmpulse.schemas import REJECT_REASONS
 from llmpulse.stream_jobs import Message, Pipeline
-
 from tests import otlp
 
 NOW = time.time_ns()

@@ -6,9 +6,9 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from llmpulse.stream_jobs.pricing import PICO_PER_USD, PriceCatalogue
 
 from llmpulse.errors import ConfigError
+from llmpulse.stream_jobs.pricing import PICO_PER_USD, PriceCatalogue
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from llmpulse.stream_jobs.broker.local import free_port
-from llmpulse.stream_jobs.grafana.publish import publish
 
 from llmpulse.errors import ConfigError
+from llmpulse.stream_jobs.broker.local import free_port
+from llmpulse.stream_jobs.grafana.publish import publish
 
 
 @pytest.fixture

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from llmpulse.collectors import redact_span, scrub
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from llmpulse.collectors import redact_span, scrub
 
 PROMPT = "Email bob@example.com or call +1 415 555 0134, card 4111-1111-1111-1111"
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from llmpulse.stream_jobs import Message, Pipeline
 from llmpulse.stream_jobs.analytics.job import AnalyticsJob
 from llmpulse.stream_jobs.broker.local import free_port
@@ -24,7 +25,6 @@ from llmpulse.stream_jobs.report import (
     send_daily_report,
 )
 from llmpulse.stream_jobs.sink import ClickHouseSink
-
 from tests import otlp
 
 DAY_NS = 86_400 * 10**9

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from llmpulse.stream_jobs.settings import WorkerSettings
 from llmpulse.stream_jobs.worker import _redact
 
@@ -33,6 +34,7 @@ def test_dsn_passwords_are_redacted_for_logs(dsn: str, shown: str) -> None:
 def test_worker_kafka_credentials_follow_the_security_protocol() -> None:
     """PLAINTEXT needs none; SSL gets a TLS context; SASL_SSL gets both, from settings."""
     import faust
+
     from llmpulse.stream_jobs.app import _broker_credentials
 
     assert _broker_credentials(WorkerSettings()) is None

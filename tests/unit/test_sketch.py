@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from llmpulse.stream_jobs.analytics.sketch import (
     ALPHA,
     DDSketch,
