@@ -42,5 +42,10 @@ typecheck: setup
 unit: setup
 	$(BIN)/python -m pytest -q -m "not integration"
 
+## The compiled hot path's own unit tests: the protobuf wire reader, the block layout.
+.PHONY: native-test
+native-test:
+	cargo test --manifest-path stream_jobs/native/Cargo.toml
+
 clean:
 	rm -rf $(VENV) stream_jobs/native/target stream_jobs/_native*.so demo-output .llmpulse .pytest_cache .ruff_cache .mypy_cache

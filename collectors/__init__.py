@@ -6,6 +6,8 @@
 ...     ...  # every LLM span in here is tagged with the transaction
 
 Light on purpose: opentelemetry-sdk, opentelemetry-proto and kafka-python only.
+Test doubles (what the app would export, kept in memory) are in
+:mod:`llmpulse.collectors.testing`: ``InMemoryKafkaExporter``, ``install_in_memory``.
 """
 
 from llmpulse.collectors.context import Transaction, current_transaction, transaction

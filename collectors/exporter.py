@@ -24,13 +24,7 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from llmpulse.collectors.config import (
-    DEFAULT_BOOTSTRAP,
-    DEFAULT_TOPIC,
-    flag,
-    kafka_security,
-    setting,
-)
+from llmpulse.collectors.config import DEFAULT_TOPIC, KafkaConnection, flag, setting
 from llmpulse.collectors.redaction import redact_span
 
 __all__ = ["ExporterStats", "KafkaSpanExporter"]
@@ -64,19 +58,20 @@ class KafkaSpanExporter(SpanExporter):
         producer_config: dict[str, Any] | None = None,
         max_message_bytes: int = _MAX_MESSAGE,
         max_buffer_bytes: int = 32 * 1024 * 1024,
+        connection: KafkaConnection | None = None,
     ) -> None:
-        self.bootstrap_servers = setting(
-            bootstrap_servers, "LLMPULSE_KAFKA_BOOTSTRAP", DEFAULT_BOOTSTRAP
-        )
+        if connection is None:
+            connection = KafkaConnection.from_env(bootstrap_servers)
+        self.connection = connection
+        self.bootstrap_servers = connection.bootstrap
         self.topic = setting(topic, "LLMPULSE_TOPIC", DEFAULT_TOPIC)
         self.capture_content = flag(capture_content, "LLMPULSE_CAPTURE_CONTENT")
         self.max_message_bytes = max_message_bytes
         self.max_buffer_bytes = max_buffer_bytes
         self._buffered = 0  # bytes handed to the producer and not yet acked or failed
         self.stats = ExporterStats()
-        self._config: dict[str, Any] = kafka_security(
-            {
-                "bootstrap_servers": self.bootstrap_servers.split(","),
+        self._config: dict[str, Any] = connection.client_config(
+            **{
                 "acks": 1,
                 "linger_ms": 5,
                 "retries": 2**31 - 1,

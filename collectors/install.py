@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
+from llmpulse.collectors.config import setting
 from llmpulse.collectors.context import TransactionBatchSpanProcessor
 from llmpulse.collectors.exporter import KafkaSpanExporter
 
@@ -27,6 +27,8 @@ def install(
     max_queue_size: int = 8192,
     max_export_batch_size: int = 512,
     schedule_delay_millis: int = 1000,
+    exporter: KafkaSpanExporter | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> KafkaSpanExporter:
     """Send this app's spans to llmpulse through Kafka; return the exporter.
 
@@ -39,14 +41,19 @@ def install(
 
     >>> import llmpulse.collectors as lp                       # doctest: +SKIP
     >>> lp.install(service_name="checkout", kafka="kafka:9092")  # doctest: +SKIP
+
+    ``exporter`` replaces the Kafka exporter built from ``kafka``/``topic``/
+    ``capture_content`` (e.g. :class:`~llmpulse.collectors.testing.InMemoryKafkaExporter`);
+    ``tracer_provider`` is joined instead of the global provider.
     """
-    exporter = KafkaSpanExporter(
-        bootstrap_servers=kafka, topic=topic, capture_content=capture_content
-    )
-    provider = trace.get_tracer_provider()
+    if exporter is None:
+        exporter = KafkaSpanExporter(
+            bootstrap_servers=kafka, topic=topic, capture_content=capture_content
+        )
+    provider = tracer_provider or trace.get_tracer_provider()
     if not isinstance(provider, TracerProvider):
         attrs: dict[str, Any] = {
-            "service.name": service_name or os.environ.get("OTEL_SERVICE_NAME") or "unknown"
+            "service.name": setting(service_name, "OTEL_SERVICE_NAME", "unknown")
         }
         if environment:
             attrs["deployment.environment.name"] = environment

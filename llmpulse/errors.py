@@ -11,10 +11,16 @@ class ConfigError(LlmpulseError):
     """A setting is missing or invalid; the message names the setting."""
 
 
+#: The extras ``pyproject.toml`` declares (a test keeps them in step).
+EXTRAS = ("dev", "pipeline")
+
+
 class MissingExtraError(LlmpulseError, ImportError):
     """An optional dependency is missing; the message names the extra to install."""
 
     def __init__(self, module: str, extra: str = "pipeline") -> None:
+        if extra not in EXTRAS:
+            raise ValueError(f"no extra {extra!r}: the extras are {EXTRAS}")
         super().__init__(
             f"{module!r} is not installed; it comes with the {extra!r} extra: "
             f"pip install 'llmpulse[{extra}]'"
@@ -33,11 +39,3 @@ class RetryLater(LlmpulseError):
     def __init__(self, message: str, retry_after: float = 1.0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
-
-
-def require(module: str, extra: str = "pipeline") -> None:
-    """Raise :class:`MissingExtraError` unless ``module`` can be imported."""
-    import importlib.util
-
-    if importlib.util.find_spec(module) is None:
-        raise MissingExtraError(module, extra)

@@ -67,7 +67,24 @@ class DeadLetter(NamedTuple):
     rejected_at: datetime
 
 
+class BatchRow(NamedTuple):
+    """What one Kafka message gave (table ``ingest_batches``): where it came from, its
+    size, and how many of its spans ended as calls, non-LLM spans, rejects, unpriced."""
+
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    message_bytes: int
+    spans: int
+    llm_spans: int
+    non_llm_spans: int
+    rejected: int
+    unpriced: int
+    ingested_at: datetime
+
+
 CALL_COLUMNS: tuple[str, ...] = CallRecord._fields
+BATCH_COLUMNS: tuple[str, ...] = BatchRow._fields
 DEAD_LETTER_COLUMNS: tuple[str, ...] = DeadLetter._fields
 
 #: Every reason a record can be rejected for, with what it means.
@@ -82,6 +99,9 @@ REJECT_REASONS: dict[str, str] = {
     "inconsistent_tokens": "cached tokens exceed input tokens, or reasoning exceeds output",
     "oversized_attribute": "an identifying attribute (model, service, ...) is too long",
     "negative_duration": "the span ends before it starts",
+    "absurd_duration": "latency or time to first token is not finite or above the maximum",
+    "out_of_range": "a value is outside what its ClickHouse column can hold",
+    "refused_by_store": "ClickHouse refused the row itself (isolated from its batch)",
     "future_timestamp": "the span starts further in the future than the allowed clock skew",
     "ancient_timestamp": "the span is older than the accepted age",
     "duplicate_span": "the same span id occurs twice in one message",

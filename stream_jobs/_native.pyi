@@ -11,11 +11,12 @@ class Scanner:
         max_attribute_chars: int,
         price: Callable[[str, int], tuple[tuple[int, ...], str] | None],
         provider: Callable[[str], str],
-        *args: Any,
+        rules: dict[str, Any],
     ) -> None: ...
     def feed(
         self, value: bytes, partition: int, offset: int, future_ns: float, ancient_ns: float
     ) -> str | tuple[int, int, int, int, list[tuple[int, bool]]]: ...
     def take_block(self) -> tuple[bytes, int]: ...
 
-def __getattr__(name: str) -> Any: ...
+def contract() -> dict[str, Any]:
+    """The crate's field list, columns with types, constants and inline labels."""

@@ -9,11 +9,12 @@ from collections.abc import Callable
 from typing import Any
 
 from llmpulse.errors import MissingExtraError
-from llmpulse.stream_jobs.analytics.job import RefreshStats, event_json
+from llmpulse.stream_jobs.analytics.job import RefreshStats, drift_record
 from llmpulse.stream_jobs.ingest import Ingest, IngestStats
 from llmpulse.stream_jobs.lag import LagRecorder
-from llmpulse.stream_jobs.pipeline import Message
+from llmpulse.stream_jobs.pipeline import Message, Pipeline
 from llmpulse.stream_jobs.settings import WorkerSettings
+from llmpulse.stream_jobs.sink import ClickHouseSink
 
 __all__ = ["backlog", "catching_up", "create_app", "refresh_pause"]
 
@@ -21,23 +22,20 @@ log = logging.getLogger(__name__)
 
 
 def _broker_credentials(settings: WorkerSettings) -> Any:
-    """Faust credentials for SASL and/or TLS, from settings (secrets stay SecretStr)."""
+    """Faust credentials for SASL and/or TLS, from the settings' Kafka connection."""
     import faust
 
+    conn = settings.kafka
     ssl_context = None
-    if settings.kafka_security_protocol.upper() in {"SSL", "SASL_SSL"}:
+    if conn.uses_tls:
         import ssl
 
-        cafile = str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
-        ssl_context = ssl.create_default_context(cafile=cafile)
-    if settings.kafka_sasl_mechanism:
-        password = (
-            settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
-        )
+        ssl_context = ssl.create_default_context(cafile=conn.ssl_cafile)
+    if conn.sasl_mechanism:
         return faust.SASLCredentials(
-            username=settings.kafka_sasl_username or "",
-            password=password,
-            mechanism=settings.kafka_sasl_mechanism,
+            username=conn.sasl_username or "",
+            password=conn.sasl_password or "",
+            mechanism=conn.sasl_mechanism,
             ssl_context=ssl_context,
         )
     if ssl_context is not None:
@@ -72,9 +70,14 @@ def catching_up(settings: WorkerSettings, stats: IngestStats, now: float, since:
 
 
 def create_app(
-    settings: WorkerSettings, ingest: Ingest, analytics: Any = None, report: Any = None
-) -> Any:
-    """A Faust app consuming ``settings.topic`` into ``ingest``."""
+    settings: WorkerSettings,
+    pipeline: Pipeline,
+    sink: ClickHouseSink,
+    analytics: Any = None,
+    report: Any = None,
+) -> tuple[Any, Ingest]:
+    """A Faust app consuming ``settings.topic`` into the :class:`Ingest` it builds
+    (complete: its dead letters go to the app's dead-letter topic)."""
     try:
         import faust
     except ImportError as exc:
@@ -82,7 +85,7 @@ def create_app(
 
     app = faust.App(
         settings.group_id,
-        broker=[f"kafka://{b}" for b in settings.kafka_bootstrap.split(",")],
+        broker=[f"kafka://{b}" for b in settings.kafka.servers],
         broker_credentials=_broker_credentials(settings),
         store="memory://",
         web_enabled=False,
@@ -109,7 +112,7 @@ def create_app(
     async def send_dead_letter(key: bytes, value: bytes) -> Any:
         return await dead.send(key=key, value=value)
 
-    ingest.send_dead_letter = send_dead_letter
+    ingest = Ingest(pipeline, sink, send_dead_letter)
     drift = raw_topic(settings.drift_topic)
 
     next_offsets: dict[Any, int] = {}
@@ -173,8 +176,8 @@ def create_app(
                     wait,
                 )
                 for event in stats.events:
-                    key = f"{event.service_name}/{event.model}/{event.metric}".encode()
-                    await drift.send(key=key, value=event_json(event))
+                    key, value = drift_record(event)
+                    await drift.send(key=key, value=value)
 
     if report is not None:
         report_job, report_interval = report
@@ -189,7 +192,7 @@ def create_app(
             if outcome:
                 log.info("daily report: %s", outcome)
 
-    lag_recorder = LagRecorder(settings, ingest)
+    lag_recorder = LagRecorder(settings, ingest, sink.client)
 
     @app.timer(interval=5.0)
     async def record_lag() -> None:
@@ -202,4 +205,4 @@ def create_app(
     async def progress() -> None:
         log.info("llmpulse ingest: %s", ingest.stats.line())
 
-    return app
+    return app, ingest

@@ -180,22 +180,19 @@ def cmd_grafana(args: argparse.Namespace) -> int:
     from llmpulse.stream_jobs.grafana.build import check_panels, write_dashboards
 
     if args.action == "publish":
-        import os
-
         from llmpulse.stream_jobs.grafana.publish import publish
+        from llmpulse.stream_jobs.settings import GrafanaSettings
 
-        url = args.url or os.environ.get("LLMPULSE_GRAFANA_URL", "http://127.0.0.1:3000")
+        grafana = GrafanaSettings(**({"url": args.url} if args.url else {}))
+        url = grafana.url
         counts = publish(
             url,
-            token=os.environ.get("LLMPULSE_GRAFANA_TOKEN"),
-            user=os.environ.get("LLMPULSE_GRAFANA_USER"),
-            password=os.environ.get("LLMPULSE_GRAFANA_PASSWORD"),
-            clickhouse={
-                "host": os.environ.get("LLMPULSE_GRAFANA_CLICKHOUSE_HOST", "clickhouse"),
-                "port": os.environ.get("LLMPULSE_GRAFANA_CLICKHOUSE_PORT", "8123"),
-                "user": os.environ.get("LLMPULSE_GRAFANA_CLICKHOUSE_USER", "grafana"),
-                "password": os.environ.get("LLMPULSE_GRAFANA_CLICKHOUSE_PASSWORD", ""),
-            },
+            token=grafana.token.get_secret_value() if grafana.token else None,
+            user=grafana.user,
+            password=grafana.password.get_secret_value() if grafana.password else None,
+            clickhouse=grafana.datasource(),
+            database=_settings(args).clickhouse_database,
+            placeholders=grafana.placeholders(),
         )
         print(json.dumps({"grafana": url, "published": counts}))
         return 0
@@ -213,7 +210,9 @@ def cmd_grafana(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     end = datetime.now(UTC)
-    results = check_panels(connect(settings.clickhouse_dsn), end - timedelta(hours=args.hours), end)
+    # Panel SQL names tables without a database, as Grafana's datasource has a default one.
+    client = connect(settings.clickhouse_dsn, database=settings.clickhouse_database)
+    results = check_panels(client, end - timedelta(hours=args.hours), end)
     print(json.dumps(results, indent=2, default=str))
     failed = [r for r in results if not r["ok"]]
     for r in failed:
@@ -240,6 +239,20 @@ def cmd_traffic(args: argparse.Namespace) -> int:
     emitted = gen.run(args.events, progress=pace)
     exporter.shutdown()
     print(json.dumps({"emitted": emitted.as_dict(), "exporter": exporter.stats.__dict__}))
+    return 0
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    from llmpulse.stream_jobs.settings import markdown, variables
+
+    if args.markdown:
+        print(markdown(), end="")
+        return 0
+    for title, rows in variables().items():
+        print(f"{title}:")
+        for v in rows:
+            default = f" (default {v.default})" if v.default else ""
+            print(f"  {v.name}{default}\n      {v.doc}")
     return 0
 
 
@@ -400,6 +413,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     so.set_defaults(func=cmd_soak)
 
+    st = sub.add_parser(
+        "settings",
+        help="list every environment variable, its default and meaning",
+        description="Generated from the settings models (the only readers of the environment).",
+    )
+    st.add_argument("--markdown", action="store_true", help="as README's tables")
+    st.set_defaults(func=cmd_settings)
+
     d = sub.add_parser(
         "demo",
         help="run the whole pipeline on embedded defaults with "
@@ -417,11 +438,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _log_level() -> int:
+    """``LLMPULSE_LOG_LEVEL`` (through the settings model), INFO when unset or invalid."""
+    from llmpulse.stream_jobs.settings import WorkerSettings
+
+    try:
+        name = WorkerSettings().log_level
+    except Exception:  # an invalid variable is reported by the command that reads it
+        return logging.INFO
+    level = logging.getLevelName(name.upper())
+    return level if isinstance(level, int) else logging.INFO
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.from_command_line = argv is None  # this process is the command (it may re-exec)
+    level = logging.DEBUG if args.verbose else _log_level()
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if not args.verbose:

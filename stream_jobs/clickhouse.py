@@ -13,6 +13,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
+from pydantic import SecretStr
+
 from llmpulse.errors import ConfigError, MissingExtraError
 
 __all__ = [
@@ -22,6 +24,7 @@ __all__ = [
     "check_identifier",
     "connect",
     "migrate",
+    "redact_dsn",
     "set_retention",
 ]
 
@@ -90,6 +93,21 @@ class ClickHouseClient(Protocol):
     def close(self) -> None: ...
 
 
+def redact_dsn(dsn: str | SecretStr) -> str:
+    """The DSN without its password (or any user info), for logs and errors."""
+    if isinstance(dsn, SecretStr):
+        dsn = dsn.get_secret_value()
+    scheme, sep, rest = dsn.partition("://")
+    if not sep:
+        return dsn
+    authority, slash, path = rest.partition("/")
+    user_info, at, host = authority.rpartition("@")
+    if not at:
+        return dsn
+    user = user_info.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}{slash}{path}"
+
+
 def _migrations() -> list[tuple[int, str]]:
     folder = resources.files("llmpulse.schemas").joinpath("clickhouse")
     out = []
@@ -110,8 +128,10 @@ def check_identifier(name: str, what: str = "database") -> str:
     return name
 
 
-def connect(dsn: str, **kwargs: Any) -> ClickHouseClient:
+def connect(dsn: str | SecretStr, **kwargs: Any) -> ClickHouseClient:
     """A clickhouse-connect client for ``dsn`` (``chdb:///dir`` or ``http(s)://...``)."""
+    if isinstance(dsn, SecretStr):
+        dsn = dsn.get_secret_value()
     try:
         import clickhouse_connect
     except ImportError as exc:
@@ -126,7 +146,9 @@ def connect(dsn: str, **kwargs: Any) -> ClickHouseClient:
             Path(path).mkdir(parents=True, exist_ok=True)
             dsn = "chdb://" + str(Path(path).resolve())
     elif not dsn.startswith(("http://", "https://", "clickhouse://")):
-        raise ConfigError(f"ClickHouse DSN {dsn!r} must start with chdb://, http:// or https://")
+        raise ConfigError(
+            f"ClickHouse DSN {redact_dsn(dsn)!r} must start with chdb://, http:// or https://"
+        )
     return clickhouse_connect.get_client(dsn=dsn, **kwargs)
 
 

@@ -80,5 +80,3 @@ LLM_MARKERS: frozenset[str] = frozenset(
         "llm.request.type",
     }
 )
-
-_OPENINFERENCE_LLM_KINDS = frozenset({"LLM", "EMBEDDING"})

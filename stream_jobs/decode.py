@@ -7,8 +7,10 @@ from typing import Any
 
 from google.protobuf.message import DecodeError as _PbDecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from llmpulse.schemas.otlp import any_value
 
 __all__ = [
     "DecodeError",
@@ -31,18 +33,6 @@ def decode_request(payload: bytes) -> ExportTraceServiceRequest:
     except (_PbDecodeError, RuntimeError, ValueError) as exc:
         raise DecodeError(f"not an OTLP ExportTraceServiceRequest: {exc}") from exc
     return req
-
-
-def any_value(v: AnyValue) -> Any:
-    """The Python value of an OTLP ``AnyValue`` (arrays become lists, kvlists dicts)."""
-    kind = v.WhichOneof("value")
-    if kind is None:
-        return None
-    if kind == "array_value":
-        return [any_value(x) for x in v.array_value.values]
-    if kind == "kvlist_value":
-        return {kv.key: any_value(kv.value) for kv in v.kvlist_value.values}
-    return getattr(v, kind)
 
 
 def attributes(kvs: Any) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any
 from llmpulse.errors import RetryLater
 from llmpulse.schemas.record import DeadLetter
 from llmpulse.stream_jobs.pipeline import BatchResult, Message, Pipeline
-from llmpulse.stream_jobs.sink import ClickHouseSink
+from llmpulse.stream_jobs.sink import Sink
 
 __all__ = ["Ingest", "IngestStats", "dead_letter_json"]
 
@@ -73,8 +73,8 @@ class Ingest:
     def __init__(
         self,
         pipeline: Pipeline,
-        sink: ClickHouseSink,
-        send_dead_letter: SendDeadLetter | None = None,
+        sink: Sink,
+        send_dead_letter: SendDeadLetter | None = None,  # None: dead letters only in ClickHouse
         max_backoff: float = 30.0,
     ) -> None:
         self.pipeline = pipeline

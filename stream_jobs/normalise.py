@@ -9,20 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from llmpulse.schemas.record import UNKNOWN, CallRecord
+from llmpulse.schemas.record import CALL_COLUMNS, UNKNOWN, CallRecord
+from llmpulse.schemas.storage import out_of_range
 from llmpulse.stream_jobs.extract import convention_of
 from llmpulse.stream_jobs.pricing import PriceCatalogue
 
 __all__ = ["Limits", "Rejection", "normalise_span"]
 
 _OPERATIONS = {"llm": "chat", "embedding": "embeddings", "completion": "text_completion"}
-_TOKEN_FIELDS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_creation_tokens",
-    "reasoning_tokens",
-)
 _STATUS_ERROR = 2
 _NS_PER_DAY = 86_400 * 10**9
 
@@ -35,6 +29,9 @@ class Limits:
     max_attribute_chars: int = 256
     max_future_skew_s: float = 3600.0
     max_age_days: float = 400.0
+    #: Latency and time to first token above this are rejected (``absurd_duration``):
+    #: a call that lasts longer is a clock bug, and the rollups' sketches need bounds.
+    max_duration_s: float = 86_400.0
 
     def start_window(self, now_ns: int) -> tuple[float, float]:
         """(latest, earliest) accepted start in ns: one float formula for both paths."""
@@ -60,7 +57,11 @@ def _token(value: Any, field: str, limits: Limits) -> int:
         n = value
     elif isinstance(value, float) and value.is_integer():
         n = int(value)
-    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    elif (
+        isinstance(value, str)
+        and value.strip().lstrip("-").isascii()
+        and (value.strip().lstrip("-").isdigit())
+    ):
         n = int(value.strip())
     else:
         raise Rejection("wrong_type", f"{field} is {type(value).__name__} {str(value)[:40]!r}")
@@ -150,6 +151,12 @@ def normalise_span(
     if ttft is None:
         ttft_s = _number(f.get("ttft_s"), "ttft_s")
         ttft = ttft_s * 1000.0 if ttft_s is not None else None
+    latency_ms = (end_ns - start_ns) / 1e6
+    max_ms = limits.max_duration_s * 1000.0
+    if not latency_ms <= max_ms:
+        raise Rejection("absurd_duration", f"latency {latency_ms:.0f} ms > {max_ms:.0f} ms")
+    if ttft is not None and not 0.0 <= ttft <= max_ms:  # also NaN and infinities
+        raise Rejection("absurd_duration", f"time to first token {ttft!r} ms, max {max_ms:.0f}")
     retry = _token(f.get("retry_attempt"), "retry_attempt", limits)
 
     provider = catalogue.canonical_provider(_text(f.get("provider"), "provider", limits, UNKNOWN))
@@ -171,7 +178,7 @@ def normalise_span(
     if is_error and not error_type:
         error_type = "error"
 
-    return CallRecord(
+    record = CallRecord(
         trace_id,
         span_id,
         span.parent_span_id.hex(),
@@ -192,7 +199,7 @@ def normalise_span(
         cache_read,
         cache_creation,
         reasoning,
-        (end_ns - start_ns) / 1e6,
+        latency_ms,
         ttft,
         "error" if is_error or error_type else "ok",
         error_type,
@@ -206,3 +213,7 @@ def normalise_span(
         source[1],
         savings,
     )
+    problem = out_of_range(record, CALL_COLUMNS, "llm_calls")
+    if problem is not None:
+        raise Rejection("out_of_range", problem)
+    return record

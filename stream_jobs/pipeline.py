@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import crc32c
+
 from llmpulse.schemas.content import is_content_key
-from llmpulse.schemas.record import CallRecord, DeadLetter
+from llmpulse.schemas.record import BatchRow, CallRecord, DeadLetter
 from llmpulse.stream_jobs.decode import DecodeError, attributes, decode_request
 from llmpulse.stream_jobs.extract import extract, is_llm
 from llmpulse.stream_jobs.fastpath import Fed, NativeScanner, native_available, read_block
@@ -52,10 +54,12 @@ class BatchResult:
     native_block: bytes = b""
     native_rows: int = 0
     dead_letters: list[DeadLetter] = field(default_factory=list)
-    batches: list[tuple[Any, ...]] = field(default_factory=list)
+    batches: list[BatchRow] = field(default_factory=list)
     spans: int = 0
     non_llm_spans: int = 0
     sources: list[tuple[str, int, int]] = field(default_factory=list)
+    #: (length, CRC-32C) of each source message's value, in the order of ``sources``.
+    digests: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def call_count(self) -> int:
@@ -67,10 +71,16 @@ class BatchResult:
 
     @property
     def token(self) -> str:
-        """A deterministic id of the batch's source offsets (same input, same token)."""
+        """A deterministic id of the batch's messages: where each came from AND what it
+        held (length and CRC-32C of its bytes), so the same input gives the same token
+        and a different message at a reused offset (topic recreated, another cluster,
+        a restored broker) never passes for a replay and is never deduplicated away."""
         h = hashlib.sha256()
-        for topic, partition, offset in sorted(self.sources):
-            h.update(f"{topic}/{partition}/{offset};".encode())
+        digests = self.digests or [(0, 0)] * len(self.sources)
+        for (topic, partition, offset), (size, crc) in sorted(
+            zip(self.sources, digests, strict=True)
+        ):
+            h.update(f"{topic}/{partition}/{offset}/{size}/{crc:08x};".encode())
         return h.hexdigest()[:32]
 
 
@@ -103,6 +113,8 @@ class Pipeline:
         now_ns = self.clock_ns()
         for msg in messages:
             result.sources.append((msg.topic, msg.partition, msg.offset))
+            value = msg.value or b""
+            result.digests.append((len(value), crc32c.crc32c(value)))
             try:
                 self._process_message(msg, now_ns, result)
             except Exception as exc:  # a bug must not stall the partition
@@ -152,8 +164,20 @@ class Pipeline:
                     self._process_request(msg, req, now_ns, result, counts)
         result.spans += counts[0]
         result.non_llm_spans += counts[2]
+        spans, llm, non_llm, rejected, unpriced = counts
         result.batches.append(
-            (msg.topic, msg.partition, msg.offset, len(value), *counts, datetime.now(UTC))
+            BatchRow(
+                msg.topic,
+                msg.partition,
+                msg.offset,
+                len(value),
+                spans,
+                llm,
+                non_llm,
+                rejected,
+                unpriced,
+                datetime.now(UTC),
+            )
         )
 
     def _feed_native(self, msg: Message, value: bytes, now_ns: int) -> Fed | str | None:

@@ -13,38 +13,45 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from llmpulse.errors import RetryLater
-from llmpulse.schemas.record import CALL_COLUMNS, DEAD_LETTER_COLUMNS
+from llmpulse.schemas.record import (
+    BATCH_COLUMNS,
+    CALL_COLUMNS,
+    DEAD_LETTER_COLUMNS,
+    BatchRow,
+    CallRecord,
+    DeadLetter,
+)
 from llmpulse.stream_jobs.clickhouse import ClickHouseClient, check_identifier
 from llmpulse.stream_jobs.pipeline import BatchResult
 
-__all__ = ["BATCH_COLUMNS", "ClickHouseSink"]
+__all__ = ["ClickHouseSink", "Sink", "TimedSink", "is_transient", "refused_letter"]
 
 log = logging.getLogger(__name__)
 
-BATCH_COLUMNS = (
-    "source_topic",
-    "source_partition",
-    "source_offset",
-    "message_bytes",
-    "spans",
-    "llm_spans",
-    "non_llm_spans",
-    "rejected",
-    "unpriced",
-    "ingested_at",
-)
+
+class Sink(Protocol):
+    """Where :class:`~llmpulse.stream_jobs.ingest.Ingest` makes a batch durable.
+
+    ``write`` returns only once the batch is durable, or raises :class:`RetryLater`
+    (nothing of it committed as read); writing the same batch again adds nothing.
+    """
+
+    def write(self, result: BatchResult) -> None: ...
+
+    def visible_floor(self) -> datetime: ...
 
 
-class ClickHouseSink:
-    """Write :class:`BatchResult` objects to the llmpulse tables."""
+class TimedSink:
+    """Base of the sinks: ``write`` times the write under way for ``visible_floor``;
+    subclasses implement ``_write``."""
 
-    def __init__(self, client: ClickHouseClient, database: str = "llmpulse") -> None:
-        self.client = client
-        self.database = check_identifier(database)
-        self._writing_since: float | None = None  # time.time() as the write under way began
+    _writing_since: float | None = None  # time.time() as the write under way began
+
+    def _write(self, result: BatchResult) -> None:
+        raise NotImplementedError
 
     def visible_floor(self) -> datetime:
         """No row this sink has still to make visible carries an ``ingested_at`` stamp
@@ -55,29 +62,84 @@ class ClickHouseSink:
         return datetime.fromtimestamp(now if since is None else min(since, now), UTC)
 
     def write(self, result: BatchResult) -> None:
-        """Insert calls, dead letters and per-message counts; raise RetryLater on failure."""
+        """Make the batch durable; raise RetryLater on a failure to retry."""
         self._writing_since = time.time()
         try:
             self._write(result)
         finally:
             self._writing_since = None
 
+
+class ClickHouseSink(TimedSink):
+    """Write :class:`BatchResult` objects to the llmpulse tables."""
+
+    def __init__(self, client: ClickHouseClient, database: str = "llmpulse") -> None:
+        self.client = client
+        self.database = check_identifier(database)
+
     def _write(self, result: BatchResult) -> None:
         token = result.token
         try:
-            self._insert("llm_calls", result.calls, CALL_COLUMNS, f"{token}:calls")
-            if result.native_rows:
-                self.client.raw_insert(
-                    f"{self.database}.llm_calls",
-                    list(CALL_COLUMNS),
-                    insert_block=result.native_block,
-                    fmt="Native",
-                    settings=_settings(f"{token}:calls-native"),
-                )
+            try:
+                self._insert("llm_calls", result.calls, CALL_COLUMNS, f"{token}:calls")
+                if result.native_rows:
+                    self.client.raw_insert(
+                        f"{self.database}.llm_calls",
+                        list(CALL_COLUMNS),
+                        insert_block=result.native_block,
+                        fmt="Native",
+                        settings=_settings(f"{token}:calls-native"),
+                    )
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                self._isolate(result, token, exc)
             self._insert("dead_letters", result.dead_letters, DEAD_LETTER_COLUMNS, f"{token}:dead")
             self._insert("ingest_batches", result.batches, BATCH_COLUMNS, f"{token}:batches")
         except Exception as exc:
             raise RetryLater(f"ClickHouse write failed: {exc}", retry_after=1.0) from exc
+
+    def _isolate(self, result: BatchResult, token: str, first: Exception) -> None:
+        """The store refused the calls for a reason that is not transient: bisect them,
+        store every call it takes, dead-letter each one it refuses with its error.
+
+        Deterministic (same batch, same halves, same tokens), so a replay after a crash
+        mid-way stores nothing twice. A transient error while bisecting is raised."""
+        records = result.records()
+        log.warning(
+            "ClickHouse refused a batch of %d calls (%s); isolating the rows it refuses",
+            len(records),
+            str(first).splitlines()[0][:300],
+        )
+        refused: list[tuple[CallRecord, str]] = []
+
+        def place(lo: int, hi: int) -> None:
+            try:
+                self._insert("llm_calls", records[lo:hi], CALL_COLUMNS, f"{token}:calls:{lo}-{hi}")
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                if hi - lo == 1:
+                    refused.append((records[lo], str(exc).splitlines()[0][:500]))
+                    return
+                mid = (lo + hi) // 2
+                place(lo, mid)
+                place(mid, hi)
+
+        if records:
+            place(0, len(records))
+        bad = {id(r) for r, _ in refused}
+        result.calls = [r for r in records if id(r) not in bad]
+        result.native_block, result.native_rows = b"", 0
+        topics = {(b.source_partition, b.source_offset): b for b in result.batches}
+        for record, error in refused:
+            where = (record.source_partition, record.source_offset)
+            batch = topics.get(where)
+            result.dead_letters.append(refused_letter(record, error, batch))
+            if batch is not None:
+                topics[where] = batch._replace(rejected=batch.rejected + 1)
+        result.batches = [topics[(b.source_partition, b.source_offset)] for b in result.batches]
+        log.warning("%d calls refused by ClickHouse went to the dead letters", len(refused))
 
     def _insert(self, table: str, rows: list[Any], columns: tuple[str, ...], token: str) -> None:
         if not rows:
@@ -90,6 +152,79 @@ class ClickHouseSink:
             column_oriented=True,
             settings=_settings(token),
         )
+
+
+#: Server error codes that say "later", not "this row": disk full, too many parts,
+#: memory, timeouts, network, overload, read-only replica, table being altered.
+_TRANSIENT_CODES = {
+    159,
+    160,
+    164,
+    202,
+    203,
+    209,
+    210,
+    241,
+    242,
+    243,
+    252,
+    279,
+    285,
+    319,
+    425,
+    473,
+    999,
+}
+_TRANSIENT_WORDS = (
+    "no space",
+    "not enough space",
+    "too many parts",
+    "memory limit",
+    "timeout",
+    "connection",
+    "broken pipe",
+    "cannot open",
+    "locked",
+    "temporarily",
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failed insert should be retried as it is (the store is unwell) rather
+    than split (a row it cannot hold). Unknown errors of the client's own encoding
+    (``OverflowError``, ``struct.error``, ``TypeError``, ``ValueError``) are the row's."""
+    import re
+
+    if isinstance(exc, OverflowError | TypeError | ValueError | UnicodeError):
+        return False
+    if isinstance(exc, OSError | ConnectionError | TimeoutError):
+        return True
+    text = str(exc).lower()
+    m = re.search(r"code: (\d+)", text)
+    if m:
+        return int(m.group(1)) in _TRANSIENT_CODES
+    return type(exc).__name__ == "OperationalError" or any(w in text for w in _TRANSIENT_WORDS)
+
+
+def refused_letter(record: CallRecord, error: str, batch: BatchRow | None) -> DeadLetter:
+    """The dead letter of a call the store refused: its identity and the engine's error."""
+    import json
+
+    return DeadLetter(
+        source_topic=batch.source_topic if batch is not None else "",
+        source_partition=record.source_partition,
+        source_offset=record.source_offset,
+        span_index=-1,
+        stage="store",
+        reason="refused_by_store",
+        detail=error,
+        trace_id=record.trace_id,
+        span_id=record.span_id,
+        service_name=record.service_name,
+        payload=json.dumps(record._asdict(), default=str).encode(),
+        payload_size=0,
+        rejected_at=datetime.now(UTC),
+    )
 
 
 def _settings(token: str) -> dict[str, Any]:

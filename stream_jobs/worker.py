@@ -5,14 +5,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import re
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 from llmpulse.errors import ConfigError, MissingExtraError
-from llmpulse.stream_jobs.analytics.job import AnalyticsJob, event_json
-from llmpulse.stream_jobs.clickhouse import ClickHouseClient, connect, migrate
+from llmpulse.stream_jobs.analytics.job import AnalyticsJob, drift_record
+from llmpulse.stream_jobs.clickhouse import ClickHouseClient, connect, migrate, redact_dsn
 from llmpulse.stream_jobs.ingest import Ingest
 from llmpulse.stream_jobs.pipeline import Pipeline
 from llmpulse.stream_jobs.pricing import PriceCatalogue
@@ -21,7 +20,7 @@ from llmpulse.stream_jobs.sink import ClickHouseSink
 
 __all__ = [
     "analytics_session",
-    "build_ingest",
+    "build_pipeline",
     "connect_with_backoff",
     "ensure_topics",
     "run_worker",
@@ -30,8 +29,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-def build_ingest(settings: WorkerSettings, client: ClickHouseClient | None = None) -> Ingest:
-    """Assemble the plain ingest step; without ``client``, connect and migrate first."""
+def build_pipeline(settings: WorkerSettings, client: ClickHouseClient | None = None) -> Pipeline:
+    """The pricing pipeline, its catalogue recorded; without ``client``, connect and
+    migrate first."""
     if client is None:
         client = connect(settings.clickhouse_dsn)
         migrate(client, settings.clickhouse_database, settings.retention_days)
@@ -45,7 +45,7 @@ def build_ingest(settings: WorkerSettings, client: ClickHouseClient | None = Non
         )
     else:
         log.info("compiled hot path on: spans go to the Python path only when unusual")
-    return Ingest(pipeline, ClickHouseSink(client, settings.clickhouse_database))
+    return pipeline
 
 
 def record_catalogue(client: ClickHouseClient, database: str, catalogue: PriceCatalogue) -> None:
@@ -90,18 +90,13 @@ def connect_with_backoff(
                 raise
             log.warning(
                 "ClickHouse %s unavailable (%s); retrying in %.0fs",
-                _redact(settings.clickhouse_dsn),
+                redact_dsn(settings.clickhouse_dsn),
                 str(exc).splitlines()[0][:300],
                 delay,
             )
             time.sleep(delay)
             waited += delay
             delay = min(delay * 2, max_backoff)
-
-
-def _redact(dsn: str) -> str:
-    """The DSN without its password, for logs."""
-    return re.sub(r"(//[^:/@]+):[^@]*@", r"\1:***@", dsn)
 
 
 def run_worker(settings: WorkerSettings) -> None:
@@ -116,21 +111,22 @@ def run_worker(settings: WorkerSettings) -> None:
     settings = settings.model_copy(update={"data_dir": data_dir})
     ensure_topics(settings)
     client = connect_with_backoff(settings)
-    ingest = build_ingest(settings, client)
+    pipeline = build_pipeline(settings, client)
+    sink = ClickHouseSink(client, settings.clickhouse_database)
     # Analytics (and the daily report) use a session of their own on their own thread:
     # the embedded engine runs its queries alongside the ingest's inserts.
     analytics_client = analytics_session(settings)
     # The embedded engine has one writer, this worker: it knows when its write under
     # way began, so refreshes need not re-read a safety margin of rows each time.
-    embedded = settings.clickhouse_dsn.startswith("chdb://")
+    embedded = settings.embedded
     analytics = AnalyticsJob(
         analytics_client,
         settings.clickhouse_database,
         settings.drift_detector,
-        visible_floor=ingest.sink.visible_floor if embedded else None,
+        visible_floor=sink.visible_floor if embedded else None,
     )
     report = _report_job(analytics_client, settings, analytics)
-    app = create_app(settings, ingest, analytics, report)
+    app, ingest = create_app(settings, pipeline, sink, analytics, report)
     worker = faust.Worker(
         app, loglevel=settings.log_level, quiet=True, workdir=str(settings.data_dir)
     )
@@ -138,7 +134,7 @@ def run_worker(settings: WorkerSettings) -> None:
         worker.execute_from_commandline()
     finally:
         log.info("llmpulse ingest stopped: %s", ingest.stats.line())
-        _final_lag_sample(settings, ingest)
+        _final_lag_sample(settings, ingest, client)
         _final_refresh(settings, ingest, analytics)
         ingest.close()
 
@@ -158,16 +154,7 @@ def ensure_topics(settings: WorkerSettings, partitions: int = 2) -> None:
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    from llmpulse.collectors.config import kafka_security
-
-    admin = KafkaAdminClient(
-        **kafka_security(
-            {
-                "bootstrap_servers": settings.kafka_bootstrap.split(","),
-                "client_id": "llmpulse-admin",
-            }
-        )
-    )
+    admin = KafkaAdminClient(**settings.kafka.client_config(client_id="llmpulse-admin"))
     try:
         existing = set(admin.list_topics())
         wanted = [
@@ -194,18 +181,11 @@ def _final_refresh(settings: WorkerSettings, ingest: Ingest, analytics: Analytic
         return
     from kafka import KafkaProducer
 
-    from llmpulse.collectors.config import kafka_security
-
-    producer = KafkaProducer(
-        **kafka_security({"bootstrap_servers": settings.kafka_bootstrap.split(","), "acks": 1})
-    )
+    producer = KafkaProducer(**settings.kafka.client_config(acks=1))
     try:
         for e in stats.events:
-            producer.send(
-                settings.drift_topic,
-                key=f"{e.service_name}/{e.model}".encode(),
-                value=event_json(e),
-            )
+            key, value = drift_record(e)
+            producer.send(settings.drift_topic, key=key, value=value)
         producer.flush(timeout=30)
     finally:
         producer.close(timeout=10)
@@ -238,12 +218,12 @@ def _report_job(client: ClickHouseClient, settings: WorkerSettings, analytics: A
     return run, report_settings.check_interval_s
 
 
-def _final_lag_sample(settings: WorkerSettings, ingest: Ingest) -> None:
+def _final_lag_sample(settings: WorkerSettings, ingest: Ingest, client: ClickHouseClient) -> None:
     """One last consumer-lag sample, so even a short run leaves one on the dashboard."""
     from llmpulse.stream_jobs.lag import LagRecorder
 
     try:
-        recorder = LagRecorder(settings, ingest)
+        recorder = LagRecorder(settings, ingest, client)
         rows = recorder.sample()
         if rows:
             ingest.executor.submit(recorder.store, rows).result(timeout=60)

@@ -16,8 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from llmpulse.errors import LlmpulseError
+from llmpulse.stream_jobs.lag import LagProbe
 
-__all__ = ["LagProbe", "WorkerProcess", "consumer_progress", "sql_in_child"]
+__all__ = ["WorkerProcess", "consumer_progress", "say", "sql_in_child"]
+
+
+def say(quiet: bool, msg: str) -> None:
+    """A progress line on stderr, unless ``quiet`` (the demo's, bench's and soak's)."""
+    if not quiet:
+        print(msg, file=sys.stderr, flush=True)
 
 
 def sql_in_child(dsn: str, query: str) -> list[dict[str, Any]]:
@@ -37,49 +44,6 @@ def sql_in_child(dsn: str, query: str) -> list[dict[str, Any]]:
     if out.returncode != 0:
         raise LlmpulseError(f"query on {dsn} failed: {out.stderr.strip()[-2000:]}")
     return list(json.loads(out.stdout.strip().splitlines()[-1]))
-
-
-class LagProbe:
-    """Reads a consumer group's committed offsets and the topic's end offsets."""
-
-    def __init__(self, bootstrap: str, group: str, topic: str) -> None:
-        from kafka import KafkaConsumer
-
-        self.topic = topic
-        # A consumer that never subscribes: it only asks about the group's offsets.
-        self._consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap,
-            group_id=group,
-            enable_auto_commit=False,
-            client_id="llmpulse-lag",
-        )
-
-    def partitions(self) -> list[tuple[int, int, int]]:
-        """(partition, committed, end offset) for each partition of the topic."""
-        from kafka import TopicPartition
-
-        parts = self._consumer.partitions_for_topic(self.topic) or set()
-        tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
-        end = self._consumer.end_offsets(tps) if tps else {}
-        return [(tp.partition, self._consumer.committed(tp) or 0, end.get(tp, 0)) for tp in tps]
-
-    def progress(self) -> tuple[int, int]:
-        """(committed, end) offsets of the group on the topic, summed over partitions."""
-        from kafka import TopicPartition
-
-        parts = self._consumer.partitions_for_topic(self.topic) or set()
-        tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
-        if not tps:
-            return 0, 0
-        end = self._consumer.end_offsets(tps)
-        done = 0
-        for tp in tps:
-            committed = self._consumer.committed(tp)
-            done += committed or 0
-        return done, sum(end.values())
-
-    def close(self) -> None:
-        self._consumer.close()
 
 
 def consumer_progress(bootstrap: str, group: str, topic: str) -> tuple[int, int]:

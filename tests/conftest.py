@@ -9,9 +9,12 @@ folders owned by worker processes are read through ``llmpulse sql`` in a child.
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -48,6 +51,22 @@ def chdb_client(chdb_dsn: str) -> Any:
     from llmpulse.stream_jobs.clickhouse import connect
 
     return connect(chdb_dsn)
+
+
+@pytest.fixture(scope="session")
+def client_in(chdb_dsn: str) -> Any:
+    """``client_in(db)``: a client whose default database is ``db``, as Grafana's
+    datasource has one (panel and alert SQL names tables without a database)."""
+    from llmpulse.stream_jobs.clickhouse import connect
+
+    clients: dict[str, Any] = {}
+
+    def get(db: str) -> Any:
+        if db not in clients:
+            clients[db] = connect(chdb_dsn, database=db)
+        return clients[db]
+
+    return get
 
 
 @pytest.fixture
@@ -89,12 +108,21 @@ def summary(dsn: str) -> dict[str, Any]:
     return json.loads(out.stdout)
 
 
+@contextlib.contextmanager
+def loopback_http(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 answering with ``handler``; yields its base URL."""
+    handler.log_message = lambda self, *args: None  # type: ignore[method-assign]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
 @pytest.fixture
 def http_receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """A real HTTP server on loopback that records the JSON bodies POSTed to it."""
-    import http.server
-    import threading
-
     received: list[dict[str, Any]] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -103,10 +131,5 @@ def http_receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
             self.send_response(200)
             self.end_headers()
 
-        def log_message(self, *args: Any) -> None:
-            return None
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
-    server.shutdown()
+    with loopback_http(Handler) as url:
+        yield f"{url}/hook", received

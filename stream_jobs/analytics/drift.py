@@ -67,7 +67,7 @@ def _kswin() -> Any:
     return _river("KSWIN")(alpha=0.0005, window_size=60, stat_size=20, seed=1)
 
 
-#: Candidate detectors (see ``llmpulse bench`` / ``drift_eval`` for their figures).
+#: Candidate detectors (see ``llmpulse bench`` / ``bench/drift_eval.py`` for their figures).
 DETECTORS: dict[str, Callable[[], Any]] = {
     "page_hinkley": _page_hinkley,
     "page_hinkley_fast": _page_hinkley_fast,

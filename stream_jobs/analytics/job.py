@@ -38,7 +38,13 @@ from llmpulse.stream_jobs.analytics.rollups import (
 from llmpulse.stream_jobs.analytics.sketch import sql_quantile
 from llmpulse.stream_jobs.clickhouse import ClickHouseClient, check_identifier
 
-__all__ = ["EVENT_COLUMNS", "AnalyticsJob", "RefreshStats", "event_json"]
+__all__ = [
+    "EVENT_COLUMNS",
+    "AnalyticsJob",
+    "RefreshStats",
+    "drift_record",
+    "event_json",
+]
 
 log = logging.getLogger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -243,6 +249,11 @@ ORDER BY c.minute, c.service_name, c.request_model""",
             if ev:
                 events.append(ev)
         return events
+
+
+def drift_record(e: DriftEvent) -> tuple[bytes, bytes]:
+    """The drift topic's (key, value) for an event: one format, whoever publishes it."""
+    return f"{e.service_name}/{e.model}/{e.metric}".encode(), event_json(e)
 
 
 def event_json(e: DriftEvent) -> bytes:

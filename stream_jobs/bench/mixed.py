@@ -19,7 +19,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from llmpulse.stream_jobs.broker import LocalBroker
+from llmpulse.stream_jobs.broker.local import broker_unless
 from llmpulse.stream_jobs.settings import WorkerSettings
 from llmpulse.stream_jobs.worker import ensure_topics
 from llmpulse.stream_jobs.worker_process import WorkerProcess, sql_in_child
@@ -86,10 +86,7 @@ def mixed_stream(
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory(prefix="llmpulse-mixed-") as tmp:
         base = folder or Path(tmp)
-        broker = None
-        if kafka is None:
-            broker = LocalBroker(base / "kafka")
-            kafka = broker.start().bootstrap
+        kafka, broker = broker_unless(kafka, base / "kafka")
         try:
             topic = f"mixed_{rng.getrandbits(32):x}"
             ensure_topics(

@@ -4,30 +4,25 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from llmpulse.stream_jobs.analytics.drift_eval import evaluate
+from llmpulse.stream_jobs.bench.drift_eval import evaluate
 from llmpulse.stream_jobs.bench.e2e import end_to_end, freshness
 from llmpulse.stream_jobs.bench.exporter import exporter_overhead
 from llmpulse.stream_jobs.bench.payloads import messages
 from llmpulse.stream_jobs.bench.stages import sketch_accuracy, stage_rates
 from llmpulse.stream_jobs.broker import LocalBroker
 from llmpulse.stream_jobs.fastpath import native_available
+from llmpulse.stream_jobs.worker_process import say
 
 __all__ = ["LIVE_RATE", "run_bench"]
 
 #: Event time of the "live" run advances at this many spans/s (the target rate),
 #: so each minute holds as many calls as a live stream at that rate would.
 LIVE_RATE = 60_000.0
-
-
-def _say(quiet: bool, msg: str) -> None:
-    if not quiet:
-        print(msg, file=sys.stderr, flush=True)
 
 
 def run_bench(
@@ -48,33 +43,33 @@ def run_bench(
         folder = Path(tmp)
         broker = None
         if kafka is None:
-            _say(quiet, "▶ starting a local Kafka broker ...")
+            say(quiet, "▶ starting a local Kafka broker ...")
             broker = LocalBroker(folder / "kafka")
             kafka = broker.start().bootstrap
         try:
-            _say(quiet, f"▶ building 2 x {spans:,} spans over {series:,} series ...")
+            say(quiet, f"▶ building 2 x {spans:,} spans over {series:,} series ...")
             live = list(messages(spans, series=series, rate=LIVE_RATE, window_s=1.0))
             backlog = list(messages(spans, series=series, seed=2))
             sample = live[: max(1, min(len(live), 40))]
             sample_spans = min(spans, 512 * len(sample))
-            _say(quiet, "▶ stages alone (decode / normalise+price / insert) ...")
+            say(quiet, "▶ stages alone (decode / normalise+price / insert) ...")
             figures["stages"] = stage_rates(sample, sample_spans)
-            _say(quiet, "▶ end to end through a worker process: live stream ...")
+            say(quiet, "▶ end to end through a worker process: live stream ...")
             e2e = end_to_end(kafka, folder, live, spans)
             figures["end_to_end"] = e2e
-            _say(quiet, "▶ end to end through a worker process: 30-minute backlog ...")
+            say(quiet, "▶ end to end through a worker process: 30-minute backlog ...")
             figures["end_to_end_backlog"] = end_to_end(kafka, folder, backlog, spans)
             # Half the maximum rate a worker sustains end to end: with analytics kept up
             # to date (the committed-only rate defers them while it works a backlog).
             rate = max(1000.0, e2e["with_analytics_spans_per_s_per_worker"] / 2)
-            _say(quiet, f"▶ freshness at {rate:,.0f} spans/s (half the sustained rate) ...")
+            say(quiet, f"▶ freshness at {rate:,.0f} spans/s (half the sustained rate) ...")
             figures["freshness"] = freshness(kafka, folder, rate)
-            _say(quiet, "▶ exporter overhead (llmpulse Kafka vs stock OTLP HTTP) at 1k spans/s ...")
+            say(quiet, "▶ exporter overhead (llmpulse Kafka vs stock OTLP HTTP) at 1k spans/s ...")
             figures["exporter"] = exporter_overhead(kafka)
         finally:
             if broker is not None:
                 broker.stop()
-    _say(quiet, "▶ sketch accuracy and drift detectors ...")
+    say(quiet, "▶ sketch accuracy and drift detectors ...")
     figures["sketch"] = sketch_accuracy()
     figures["drift"] = [s.__dict__ for s in evaluate(streams=drift_streams)]
     return figures

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from llmpulse.collectors import KafkaSpanExporter
-from llmpulse.stream_jobs.broker import LocalBroker
+from llmpulse.stream_jobs.broker.local import broker_unless
 from llmpulse.stream_jobs.demo.traffic import TrafficGenerator
 from llmpulse.stream_jobs.settings import WorkerSettings
 from llmpulse.stream_jobs.worker import ensure_topics
@@ -38,10 +38,7 @@ def soak(
     """Run the soak; return emitted vs stored and whether they match."""
     with tempfile.TemporaryDirectory(prefix="llmpulse-soak-") as tmp:
         base = folder or Path(tmp)
-        broker = None
-        if kafka is None:
-            broker = LocalBroker(base / "kafka")
-            kafka = broker.start().bootstrap
+        kafka, broker = broker_unless(kafka, base / "kafka")
         topic = f"soak_{int(time.time())}"
         ensure_topics(
             WorkerSettings(kafka_bootstrap=kafka, topic=topic, dead_letter_topic=f"{topic}.dlq")

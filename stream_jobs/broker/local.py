@@ -29,12 +29,11 @@ _STORAGE_TOOL = "kafka.tools.StorageTool"
 
 
 def default_cache_dir() -> Path:
-    """``$LLMPULSE_CACHE_DIR``, else ``$XDG_CACHE_HOME/llmpulse``, else ``~/.cache/llmpulse``."""
-    env = os.environ.get("LLMPULSE_CACHE_DIR")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "llmpulse"
+    """``$LLMPULSE_CACHE_DIR``, else ``$XDG_CACHE_HOME/llmpulse``, else ``~/.cache/llmpulse``
+    (read by :class:`~llmpulse.stream_jobs.settings.BrokerSettings`)."""
+    from llmpulse.stream_jobs.settings import BrokerSettings
+
+    return BrokerSettings().resolved_cache_dir()
 
 
 def free_port() -> int:
@@ -284,3 +283,12 @@ def _serves_metadata(bootstrap: str) -> bool:
         return False
     finally:
         admin.close()
+
+
+def broker_unless(kafka: str | None, folder: Path) -> tuple[str, LocalBroker | None]:
+    """``(kafka, None)`` when a broker is given, else a local one started in
+    ``folder`` (the caller stops it): ``(its bootstrap, the broker)``."""
+    if kafka is not None:
+        return kafka, None
+    broker = LocalBroker(folder)
+    return broker.start().bootstrap, broker

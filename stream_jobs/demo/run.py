@@ -22,17 +22,12 @@ from llmpulse.stream_jobs.clickhouse import connect
 from llmpulse.stream_jobs.demo.traffic import TrafficGenerator
 from llmpulse.stream_jobs.summary import summarise
 from llmpulse.stream_jobs.worker import ensure_topics
-from llmpulse.stream_jobs.worker_process import WorkerProcess
+from llmpulse.stream_jobs.worker_process import WorkerProcess, say
 
 __all__ = ["run_demo"]
 
 TOPIC = "otlp_spans"
 GROUP = "llmpulse-demo"
-
-
-def _say(quiet: bool, msg: str) -> None:
-    if not quiet:
-        print(msg, file=sys.stderr, flush=True)
 
 
 def run_demo(
@@ -53,17 +48,17 @@ def run_demo(
     broker = None
     started = time.monotonic()
     if kafka is None:
-        _say(quiet, "▶ starting a local Kafka broker (first run fetches it with Maven) ...")
+        say(quiet, "▶ starting a local Kafka broker (first run fetches it with Maven) ...")
         broker = LocalBroker(out_dir / "kafka")
         kafka = broker.start().bootstrap
-        _say(quiet, f"  Kafka {kafka} ready")
+        say(quiet, f"  Kafka {kafka} ready")
     dsn = f"chdb://{(out_dir / 'chdb').resolve()}"
     worker = WorkerProcess(kafka, dsn, out_dir / "worker", topic=TOPIC, group_id=GROUP)
     try:
         ensure_topics(
             WorkerSettings(kafka_bootstrap=kafka, topic=TOPIC, dead_letter_topic=f"{TOPIC}.dlq")
         )
-        _say(quiet, f"▶ starting the worker (embedded ClickHouse in {out_dir / 'chdb'}) ...")
+        say(quiet, f"▶ starting the worker (embedded ClickHouse in {out_dir / 'chdb'}) ...")
         worker.start()
         exporter = KafkaSpanExporter(bootstrap_servers=kafka, topic=TOPIC)
         gen = TrafficGenerator(exporter, seed=seed)
@@ -103,7 +98,10 @@ def run_demo(
 
     now = datetime.now(UTC)
     report_files["panels"] = draw_key_panels(
-        client, now - timedelta(hours=1, minutes=5), now, out_dir / "panels.png"
+        connect(dsn, database="llmpulse"),
+        now - timedelta(hours=1, minutes=5),
+        now,
+        out_dir / "panels.png",
     )
     emitted_d = emitted.as_dict()
     checks = {

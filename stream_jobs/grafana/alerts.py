@@ -13,6 +13,7 @@ from typing import Any
 
 from llmpulse.stream_jobs.analytics.sketch import sql_quantile
 from llmpulse.stream_jobs.grafana.build import DATASOURCE_TYPE, DATASOURCE_UID
+from llmpulse.stream_jobs.grafana.panels import monthly_budget
 
 __all__ = ["ALERTS", "Alert", "contact_points", "policies", "rules_file", "write_alerting"]
 
@@ -36,7 +37,7 @@ ALERTS: tuple[Alert, ...] = (
         "LLM p95 latency over 5 s",
         "WITH sumMap(latency_keys, latency_counts) AS m "
         f"SELECT request_model, {sql_quantile('m', 0.95)} AS value "
-        f"FROM llmpulse.latency_1m FINAL WHERE {_RECENT} "
+        f"FROM latency_1m FINAL WHERE {_RECENT} "
         "GROUP BY request_model HAVING sum(calls) >= 20",
         5000.0,
         "5m",
@@ -46,7 +47,7 @@ ALERTS: tuple[Alert, ...] = (
     Alert(
         "llmpulse-error-rate",
         "LLM error rate by risk tier",
-        f"SELECT risk_tier, sum(errors) / sum(calls) AS value FROM llmpulse.cost_1m FINAL "
+        f"SELECT risk_tier, sum(errors) / sum(calls) AS value FROM cost_1m FINAL "
         f"WHERE {_RECENT} GROUP BY risk_tier HAVING sum(calls) >= 20",
         0.10,
         "5m",
@@ -57,7 +58,7 @@ ALERTS: tuple[Alert, ...] = (
         "llmpulse-drift",
         "LLM drift detected",
         "SELECT service_name, model, metric, toFloat64(count()) AS value "
-        "FROM llmpulse.drift_events FINAL WHERE detected_at >= now() - INTERVAL 30 MINUTE "
+        "FROM drift_events FINAL WHERE detected_at >= now() - INTERVAL 30 MINUTE "
         "GROUP BY service_name, model, metric",
         0.0,
         "0s",
@@ -66,18 +67,20 @@ ALERTS: tuple[Alert, ...] = (
     Alert(
         "llmpulse-spend-burn",
         "LLM spend today over the daily budget",
-        "SELECT toFloat64(sum(cost_usd)) AS value FROM llmpulse.cost_1m FINAL "
+        "SELECT toFloat64(sum(cost_usd)) AS value FROM cost_1m FINAL "
         "WHERE minute >= toStartOfDay(now())",
-        300.0,
+        round(monthly_budget() / 30, 2),
         "0s",
-        "spend today is ${{ $values.A }} (daily budget $300 = 9000/30)",
+        "spend today is ${{ $values.A }} "
+        f"(daily budget ${monthly_budget() / 30:,.2f} = monthly ${monthly_budget():,.0f} / 30, "
+        "from alerts/budgets.toml)",
         "warning",
     ),
     Alert(
         "llmpulse-pipeline-lag",
         "llmpulse pipeline is behind",
         "SELECT toFloat64(dateDiff('second', max(ingested_at), now64(3))) AS value "
-        "FROM llmpulse.ingest_batches FINAL WHERE ingested_at >= now() - INTERVAL 1 DAY",
+        "FROM ingest_batches FINAL WHERE ingested_at >= now() - INTERVAL 1 DAY",
         300.0,
         "5m",
         "no Kafka message stored for {{ $values.A }} s",
@@ -87,7 +90,7 @@ ALERTS: tuple[Alert, ...] = (
         "llmpulse-dead-letters",
         "llmpulse dead-letter spike",
         "SELECT toFloat64(sum(rejected)) / greatest(toFloat64(sum(spans)), 1) AS value "
-        "FROM llmpulse.ingest_batches FINAL WHERE ingested_at >= now() - INTERVAL 10 MINUTE",
+        "FROM ingest_batches FINAL WHERE ingested_at >= now() - INTERVAL 10 MINUTE",
         0.05,
         "5m",
         "{{ $values.A }} of spans rejected in 10 minutes",

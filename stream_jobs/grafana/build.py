@@ -71,7 +71,7 @@ def build_dashboard(d: Dashboard) -> dict[str, Any]:
         from grafana_foundation_sdk.builders.dashboard import Dashboard as DashboardBuilder
         from grafana_foundation_sdk.cog.encoder import JSONEncoder
     except ImportError as exc:
-        raise MissingExtraError("grafana_foundation_sdk", "grafana") from exc
+        raise MissingExtraError("grafana_foundation_sdk") from exc
 
     builder = (
         DashboardBuilder(d.title)
@@ -112,7 +112,10 @@ def write_dashboards(out_dir: Path) -> list[Path]:
 def check_panels(
     client: ClickHouseClient, start: datetime, end: datetime, interval_s: int = 300
 ) -> list[dict[str, Any]]:
-    """Run every panel's SQL; report rows, the columns returned and any error."""
+    """Run every panel's SQL; report rows, the columns returned and any error.
+
+    The SQL names tables without a database: ``client``'s default database is the
+    one checked (as the Grafana datasource's ``defaultDatabase`` is in Grafana)."""
     out = []
     for d in DASHBOARDS:
         extra = [

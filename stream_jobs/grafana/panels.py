@@ -15,15 +15,18 @@ __all__ = ["DASHBOARDS", "Dashboard", "Panel", "monthly_budget"]
 
 
 def monthly_budget() -> float:
-    """The monthly total from alerts/budgets.toml beside the sources (9000 if absent)."""
-    import tomllib
+    """The company's monthly total from ``alerts/budgets.toml`` beside the sources: the
+    one place the budget is written (the report, panels and the spend alert read it)."""
     from pathlib import Path
 
+    from llmpulse.errors import ConfigError
+    from llmpulse.stream_jobs.report.daily import Budgets
+
     path = Path(__file__).resolve().parents[2] / "alerts" / "budgets.toml"
-    try:
-        return float(tomllib.loads(path.read_text())["monthly"]["total"])
-    except (OSError, KeyError, ValueError, tomllib.TOMLDecodeError):
-        return 9000.0
+    total = Budgets.load(path).total
+    if total is None:
+        raise ConfigError(f"{path} has no [monthly] total: the dashboards need one")
+    return float(total)
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ class Dashboard:
 DRIFT_ANNOTATION = (
     "Drift events",
     "SELECT minute AS time, concat(service_name, '/', model, ': ', detail) AS text, "
-    "metric AS tags FROM llmpulse.drift_events FINAL WHERE $__timeFilter(minute) ORDER BY time",
+    "metric AS tags FROM drift_events FINAL WHERE $__timeFilter(minute) ORDER BY time",
 )
 
 
@@ -58,8 +61,8 @@ def _q(m: str, q: float) -> str:
 _LAT = "sumMap(latency_keys, latency_counts)"
 _TTFT = "sumMap(ttft_keys, ttft_counts)"
 _T = "$__timeInterval(minute) AS time"
-_C = "FROM llmpulse.cost_1m FINAL WHERE $__timeFilter(minute)"
-_L = "FROM llmpulse.latency_1m FINAL WHERE $__timeFilter(minute)"
+_C = "FROM cost_1m FINAL WHERE $__timeFilter(minute)"
+_L = "FROM latency_1m FINAL WHERE $__timeFilter(minute)"
 
 SRE = Dashboard(
     "llmpulse-sre",
@@ -84,7 +87,7 @@ SRE = Dashboard(
         Panel(
             "Errors by type and risk tier",
             "table",
-            "SELECT error_type, risk_tier, count() AS errors FROM llmpulse.llm_calls FINAL "
+            "SELECT error_type, risk_tier, count() AS errors FROM llm_calls FINAL "
             "WHERE $__timeFilter(start_time) AND status = 'error' "
             "GROUP BY error_type, risk_tier ORDER BY errors DESC",
             ("error_type", "risk_tier", "errors"),
@@ -133,14 +136,14 @@ SRE = Dashboard(
             "Drift events",
             "table",
             "SELECT minute AS time, service_name, model, metric, detail "
-            "FROM llmpulse.drift_events FINAL WHERE $__timeFilter(minute) ORDER BY time DESC",
+            "FROM drift_events FINAL WHERE $__timeFilter(minute) ORDER BY time DESC",
             ("time", "service_name", "model", "metric", "detail"),
         ),
     ),
     annotations=(DRIFT_ANNOTATION,),
 )
 
-_MTD = "SELECT sum(cost_usd) FROM llmpulse.cost_1m FINAL WHERE minute >= toStartOfMonth(now())"
+_MTD = "SELECT sum(cost_usd) FROM cost_1m FINAL WHERE minute >= toStartOfMonth(now())"
 FINANCE = Dashboard(
     "llmpulse-finance",
     "llmpulse / Finance",
@@ -148,8 +151,7 @@ FINANCE = Dashboard(
         Panel(
             "Spend today",
             "stat",
-            "SELECT sum(cost_usd) AS spend FROM llmpulse.cost_1m FINAL "
-            "WHERE minute >= toStartOfDay(now())",
+            "SELECT sum(cost_usd) AS spend FROM cost_1m FINAL WHERE minute >= toStartOfDay(now())",
             ("spend",),
             "currencyUSD",
         ),
@@ -163,7 +165,7 @@ FINANCE = Dashboard(
         Panel(
             "Month-end forecast",
             "stat",
-            f"WITH ({_MTD}) AS mtd, (SELECT sum(cost_usd) FROM llmpulse.cost_1m FINAL "
+            f"WITH ({_MTD}) AS mtd, (SELECT sum(cost_usd) FROM cost_1m FINAL "
             "WHERE minute >= now() - INTERVAL 7 DAY) / 7 AS daily "
             "SELECT mtd + daily * (toDayOfMonth(toLastDayOfMonth(now())) - toDayOfMonth(now())) "
             "AS forecast",
@@ -192,7 +194,7 @@ FINANCE = Dashboard(
             "timeseries",
             "SELECT $__timeInterval(first_seen) AS time, "
             "quantile(0.5)(toFloat64(cost_usd)) AS p50, quantile(0.95)(toFloat64(cost_usd)) AS p95 "
-            "FROM llmpulse.transaction_costs FINAL WHERE $__timeFilter(first_seen) "
+            "FROM transaction_costs FINAL WHERE $__timeFilter(first_seen) "
             "GROUP BY time ORDER BY time",
             ("time", "p50", "p95"),
             "currencyUSD",
@@ -249,7 +251,7 @@ QUALITY = Dashboard(
             "Finish reasons",
             "table",
             "SELECT arrayJoin(finish_reasons) AS reason, count() AS calls "
-            "FROM llmpulse.llm_calls FINAL WHERE $__timeFilter(start_time) "
+            "FROM llm_calls FINAL WHERE $__timeFilter(start_time) "
             "GROUP BY reason ORDER BY calls DESC",
             ("reason", "calls"),
         ),
@@ -258,7 +260,7 @@ QUALITY = Dashboard(
             "table",
             "SELECT request_model, response_model, count() AS calls, "
             "min(start_time) AS first_seen, max(start_time) AS last_seen "
-            "FROM llmpulse.llm_calls FINAL WHERE $__timeFilter(start_time) "
+            "FROM llm_calls FINAL WHERE $__timeFilter(start_time) "
             "GROUP BY request_model, response_model ORDER BY request_model, first_seen",
             ("request_model", "response_model", "calls", "first_seen", "last_seen"),
         ),
@@ -266,7 +268,7 @@ QUALITY = Dashboard(
             "Drift history",
             "table",
             "SELECT minute AS time, service_name, model, metric, kind, before_value, after_value, "
-            "change_pct FROM llmpulse.drift_events FINAL WHERE $__timeFilter(minute) "
+            "change_pct FROM drift_events FINAL WHERE $__timeFilter(minute) "
             "ORDER BY time DESC",
             (
                 "time",
@@ -290,7 +292,7 @@ PIPELINE = Dashboard(
             "Spans ingested per second",
             "timeseries",
             "SELECT $__timeInterval(ingested_at) AS time, "
-            "sum(spans) / $__interval_s AS spans_per_s FROM llmpulse.ingest_batches FINAL "
+            "sum(spans) / $__interval_s AS spans_per_s FROM ingest_batches FINAL "
             "WHERE $__timeFilter(ingested_at) "
             "GROUP BY time ORDER BY time",
             ("time", "spans_per_s"),
@@ -299,7 +301,7 @@ PIPELINE = Dashboard(
             "Consumer lag (messages)",
             "timeseries",
             "SELECT $__timeInterval(ts) AS time, topic, max(lag) AS lag FROM ("
-            "SELECT ts, topic, sum(lag) AS lag FROM llmpulse.consumer_lag "
+            "SELECT ts, topic, sum(lag) AS lag FROM consumer_lag "
             "WHERE $__timeFilter(ts) GROUP BY ts, topic) GROUP BY time, topic ORDER BY time",
             ("time", "topic", "lag"),
         ),
@@ -307,7 +309,7 @@ PIPELINE = Dashboard(
             "Freshness: seconds since the newest row",
             "stat",
             "SELECT dateDiff('second', max(ingested_at), now64(3)) AS seconds_behind "
-            "FROM llmpulse.llm_calls",
+            "FROM llm_calls",
             ("seconds_behind",),
             "s",
         ),
@@ -316,7 +318,7 @@ PIPELINE = Dashboard(
             "timeseries",
             "SELECT $__timeInterval(ingested_at) AS time, "
             "quantile(0.95)(dateDiff('millisecond', end_time, ingested_at)) AS lag_p95_ms "
-            "FROM llmpulse.llm_calls WHERE $__timeFilter(ingested_at) GROUP BY time ORDER BY time",
+            "FROM llm_calls WHERE $__timeFilter(ingested_at) GROUP BY time ORDER BY time",
             ("time", "lag_p95_ms"),
             "ms",
         ),
@@ -324,7 +326,7 @@ PIPELINE = Dashboard(
             "Dead letters by reason",
             "timeseries",
             "SELECT $__timeInterval(rejected_at) AS time, reason, count() AS rejects "
-            "FROM llmpulse.dead_letters FINAL WHERE $__timeFilter(rejected_at) "
+            "FROM dead_letters FINAL WHERE $__timeFilter(rejected_at) "
             "GROUP BY time, reason ORDER BY time",
             ("time", "reason", "rejects"),
         ),

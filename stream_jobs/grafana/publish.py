@@ -10,10 +10,12 @@ policy tree. Bad credentials stop it at the first call with a clear error.
 from __future__ import annotations
 
 import json
-import os
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from llmpulse.errors import ConfigError, MissingExtraError
+from llmpulse.stream_jobs.clickhouse import check_identifier
 from llmpulse.stream_jobs.grafana.alerts import contact_points, policies, rules_file
 from llmpulse.stream_jobs.grafana.build import DATASOURCE_TYPE, DATASOURCE_UID, build_dashboard
 from llmpulse.stream_jobs.grafana.panels import DASHBOARDS
@@ -32,9 +34,12 @@ def _api(url: str, token: str | None, user: str | None, password: str | None) ->
     return GrafanaApi.from_url(url, credential=credential, timeout=10.0)
 
 
-def _expand(doc: Any) -> Any:
-    """Resolve ``${VAR}`` placeholders from the environment (contact point addresses)."""
-    return json.loads(os.path.expandvars(json.dumps(doc)))
+def _expand(doc: Any, values: Mapping[str, str]) -> Any:
+    """Resolve ``${VAR}`` placeholders (contact point addresses) from ``values``."""
+    text = re.sub(
+        r"\$\{([A-Z0-9_]+)\}", lambda m: values.get(m.group(1), m.group(0)), json.dumps(doc)
+    )
+    return json.loads(text)
 
 
 def publish(
@@ -44,6 +49,8 @@ def publish(
     user: str | None = None,
     password: str | None = None,
     clickhouse: dict[str, Any] | None = None,
+    database: str = "llmpulse",
+    placeholders: Mapping[str, str] | None = None,
 ) -> dict[str, int]:
     """Publish everything; return how many objects of each kind were written."""
     from grafana_client.client import GrafanaClientError, GrafanaUnauthorizedError
@@ -81,7 +88,7 @@ def publish(
             "port": int(ch.get("port", 8123)),
             "protocol": "http",
             "username": ch.get("user", "grafana"),
-            "defaultDatabase": "llmpulse",
+            "defaultDatabase": check_identifier(database),
         },
         "secureJsonData": {"password": ch.get("password", "")},
     }
@@ -122,7 +129,7 @@ def publish(
         counts["alert_rules"] += 1
 
     existing = {c.get("uid") for c in api.alertingprovisioning.get_contactpoints() or []}
-    for receiver in _expand(contact_points())["contactPoints"][0]["receivers"]:
+    for receiver in _expand(contact_points(), placeholders or {})["contactPoints"][0]["receivers"]:
         body = {**receiver, "name": "llmpulse"}
         if receiver["uid"] in existing:
             api.alertingprovisioning.update_contactpoint(receiver["uid"], body)

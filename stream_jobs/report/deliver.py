@@ -16,7 +16,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from llmpulse.stream_jobs.clickhouse import ClickHouseClient, check_identifier
@@ -34,18 +34,20 @@ class ReportSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="LLMPULSE_REPORT_", frozen=True, extra="ignore")
 
-    smtp_host: str | None = None
-    smtp_port: int = 25
-    smtp_user: str | None = None
-    smtp_password: SecretStr | None = None
-    smtp_starttls: bool = False
-    mail_from: str = "llmpulse@localhost"
-    mail_to: str = ""  # comma separated
-    webhook_url: str | None = None
-    webhook_kind: str = "slack"  # slack: {"text": ...}; generic: the figures as JSON
-    budgets: str = "alerts/budgets.toml"
-    hour_utc: int = 6  # the worker sends yesterday's report after this hour
-    check_interval_s: float = 300.0  # how often the worker checks whether it is due
+    smtp_host: str | None = Field(None, description="SMTP server of the report e-mail")
+    smtp_port: int = Field(25, description="SMTP port")
+    smtp_user: str | None = Field(None, description="SMTP user name")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password (a secret)")
+    smtp_starttls: bool = Field(False, description="STARTTLS before logging in")
+    mail_from: str = Field("llmpulse@localhost", description="sender address")
+    mail_to: str = Field("", description="recipients, comma separated")
+    webhook_url: SecretStr | None = Field(None, description="chat webhook of the report")
+    webhook_kind: str = Field(
+        "slack", description='`slack` (`{"text": ...}`) or `generic` (the figures as JSON)'
+    )
+    budgets: str = Field("alerts/budgets.toml", description="the monthly budgets file")
+    hour_utc: int = Field(6, description="the worker sends yesterday's report after this hour")
+    check_interval_s: float = Field(300.0, description="how often the worker checks it is due")
 
 
 def _already(client: ClickHouseClient, db: str, day: date, channel: str) -> bool:
@@ -110,7 +112,7 @@ def _webhook(s: ReportSettings, r: DailyReport) -> None:
             "cache_savings_usd": str(r.cache_savings),
         }
     req = urllib.request.Request(
-        s.webhook_url or "",
+        s.webhook_url.get_secret_value() if s.webhook_url else "",
         data=json.dumps(body).encode(),
         headers={"Content-Type": "application/json"},
         method="POST",

@@ -14,9 +14,10 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from llmpulse.collectors import KafkaSpanExporter, llm_call
 from llmpulse.stream_jobs.broker import LocalBroker
+from llmpulse.stream_jobs.lag import LagProbe
 from llmpulse.stream_jobs.settings import WorkerSettings
 from llmpulse.stream_jobs.worker import ensure_topics
-from llmpulse.stream_jobs.worker_process import LagProbe, WorkerProcess
+from llmpulse.stream_jobs.worker_process import WorkerProcess
 from tests import otlp
 from tests.conftest import summary, topic_values
 from tests.integration.conftest import FAST_FAILOVER
@@ -30,14 +31,19 @@ print("held", flush=True); time.sleep(float(sys.argv[2]))
 """
 
 
+def _topics_and_producer(kafka: str, topic: str) -> KafkaProducer:
+    """The worker's topics created, and a producer to feed the input topic."""
+    ensure_topics(
+        WorkerSettings(kafka_bootstrap=kafka, topic=topic, dead_letter_topic=f"{topic}.dlq")
+    )
+    return KafkaProducer(bootstrap_servers=kafka)
+
+
 def test_worker_waits_for_a_locked_store_and_commits_nothing_meanwhile(
     kafka: str, topic: str, tmp_path: Path
 ) -> None:
     """While another process holds the data folder the worker retries, then catches up."""
-    ensure_topics(
-        WorkerSettings(kafka_bootstrap=kafka, topic=topic, dead_letter_topic=f"{topic}.dlq")
-    )
-    producer = KafkaProducer(bootstrap_servers=kafka)
+    producer = _topics_and_producer(kafka, topic)
     for i in range(30):
         producer.send(topic, otlp.request([otlp.span(otlp.gen_ai(inp=100 + i)) for _ in range(10)]))
     producer.flush()
@@ -179,10 +185,7 @@ def test_dead_clickhouse_server_is_retried_without_consuming(
     """A server DSN on a dead port: the worker logs and retries, commits nothing."""
     from llmpulse.stream_jobs.broker.local import free_port
 
-    ensure_topics(
-        WorkerSettings(kafka_bootstrap=kafka, topic=topic, dead_letter_topic=f"{topic}.dlq")
-    )
-    producer = KafkaProducer(bootstrap_servers=kafka)
+    producer = _topics_and_producer(kafka, topic)
     producer.send(topic, otlp.request([otlp.span(otlp.gen_ai())]))
     producer.flush()
     producer.close()

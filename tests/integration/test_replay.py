@@ -11,9 +11,10 @@ import pytest
 
 from llmpulse.collectors import KafkaSpanExporter
 from llmpulse.stream_jobs.demo.traffic import TrafficGenerator
+from llmpulse.stream_jobs.lag import LagProbe
 from llmpulse.stream_jobs.settings import WorkerSettings
 from llmpulse.stream_jobs.worker import ensure_topics
-from llmpulse.stream_jobs.worker_process import LagProbe, WorkerProcess
+from llmpulse.stream_jobs.worker_process import WorkerProcess
 from tests.conftest import summary
 from tests.integration.conftest import FAST_FAILOVER, running_worker
 

@@ -8,5 +8,5 @@ from llmpulse.stream_jobs.pricing import PriceCatalogue
 
 
 def probe(record: CallRecord) -> None:
-    tokens: str = record.input_tokens  # PROBE: int is not str
+    tokens: str = record.input_tokens  # noqa: F841  # PROBE: int is not str
     PriceCatalogue.load().no_such_method()  # PROBE: attribute does not exist

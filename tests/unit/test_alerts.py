@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 
+from llmpulse.schemas.record import BATCH_COLUMNS
 from llmpulse.stream_jobs import Message, Pipeline
 from llmpulse.stream_jobs.analytics.job import EVENT_COLUMNS, AnalyticsJob
 from llmpulse.stream_jobs.clickhouse import migrate
 from llmpulse.stream_jobs.grafana.alerts import ALERTS, contact_points, policies, rules_file
-from llmpulse.stream_jobs.sink import BATCH_COLUMNS, ClickHouseSink
+from llmpulse.stream_jobs.sink import ClickHouseSink
 from tests import otlp
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,9 +30,9 @@ def _old_batch(client: Any, db: str) -> None:
     client.insert(f"{db}.ingest_batches", [row], column_names=list(BATCH_COLUMNS))
 
 
-def firing(client: Any, db: str, uid: str) -> list[tuple[Any, ...]]:
+def firing(client_in: Any, db: str, uid: str) -> list[tuple[Any, ...]]:
     alert = BY_UID[uid]
-    rows = client.query(alert.sql.replace("llmpulse.", f"{db}.")).result_rows
+    rows = client_in(db).query(alert.sql).result_rows
     return [tuple(r) for r in rows if r[-1] is not None and r[-1] > alert.threshold]
 
 
@@ -105,29 +106,29 @@ def dbs(chdb_client: Any) -> Iterator[tuple[str, str]]:
         chdb_client.command(f"DROP DATABASE IF EXISTS {db}")
 
 
-def test_rules_fire_on_bad_data_only(chdb_client: Any, dbs: tuple[str, str]) -> None:
+def test_rules_fire_on_bad_data_only(client_in: Any, dbs: tuple[str, str]) -> None:
     """Each rule: no firing series on healthy data; the crafted culprit on bad data."""
     good, bad = dbs
     for alert in ALERTS:
         if alert.uid != "llmpulse-pipeline-lag":
-            assert firing(chdb_client, good, alert.uid) == [], alert.uid
-    assert [r[0] for r in firing(chdb_client, bad, "llmpulse-latency-p95")] == ["slow-model"]
-    assert [r[0] for r in firing(chdb_client, bad, "llmpulse-error-rate")] == ["high"]
-    assert [r[:3] for r in firing(chdb_client, bad, "llmpulse-drift")] == [
+            assert firing(client_in, good, alert.uid) == [], alert.uid
+    assert [r[0] for r in firing(client_in, bad, "llmpulse-latency-p95")] == ["slow-model"]
+    assert [r[0] for r in firing(client_in, bad, "llmpulse-error-rate")] == ["high"]
+    assert [r[:3] for r in firing(client_in, bad, "llmpulse-drift")] == [
         ("svc", "gpt-4o-mini", "latency_p50_ms")
     ]
-    assert len(firing(chdb_client, bad, "llmpulse-spend-burn")) == 1
-    assert len(firing(chdb_client, bad, "llmpulse-dead-letters")) == 1
-    assert firing(chdb_client, good, "llmpulse-pipeline-lag") == []
+    assert len(firing(client_in, bad, "llmpulse-spend-burn")) == 1
+    assert len(firing(client_in, bad, "llmpulse-dead-letters")) == 1
+    assert firing(client_in, good, "llmpulse-pipeline-lag") == []
 
 
-def test_pipeline_lag_fires_when_nothing_arrives(chdb_client: Any) -> None:
+def test_pipeline_lag_fires_when_nothing_arrives(chdb_client: Any, client_in: Any) -> None:
     """Messages stored two hours ago and nothing since: the lag rule fires."""
     db = f"l_{uuid.uuid4().hex[:10]}"
     migrate(chdb_client, db)
     _old_batch(chdb_client, db)
     try:
-        (row,) = firing(chdb_client, db, "llmpulse-pipeline-lag")
+        (row,) = firing(client_in, db, "llmpulse-pipeline-lag")
         assert row[0] > 7000
     finally:
         chdb_client.command(f"DROP DATABASE {db}")
@@ -147,3 +148,12 @@ def test_provisioning_files_are_in_sync_and_read_from_env() -> None:
     rules = rules_file()["groups"][0]["rules"]
     assert {r["uid"] for r in rules} == set(BY_UID)
     assert all(r["data"][0]["datasourceUid"] == "llmpulse-clickhouse" for r in rules)
+
+
+def test_no_rule_names_a_database_and_the_budget_comes_from_budgets_toml() -> None:
+    """Alert SQL relies on the datasource's database; the spend rule is budgets.toml / 30."""
+    from llmpulse.stream_jobs.grafana.panels import monthly_budget
+
+    for alert in ALERTS:
+        assert "llmpulse." not in alert.sql, alert.uid
+    assert BY_UID["llmpulse-spend-burn"].threshold == round(monthly_budget() / 30, 2)

@@ -9,9 +9,10 @@ import pytest
 
 from llmpulse.errors import ConfigError, RetryLater
 from llmpulse.schemas import CALL_COLUMNS, DEAD_LETTER_COLUMNS
+from llmpulse.schemas.record import BATCH_COLUMNS
 from llmpulse.stream_jobs import Message, Pipeline
 from llmpulse.stream_jobs.clickhouse import migrate
-from llmpulse.stream_jobs.sink import BATCH_COLUMNS, ClickHouseSink
+from llmpulse.stream_jobs.sink import ClickHouseSink
 from tests import otlp
 
 
@@ -149,3 +150,38 @@ def test_analytics_statements_run_on_niced_engine_threads(chdb_dsn: str) -> None
         time.sleep(0.01)
     busy.join()
     assert 7 in seen
+
+
+def test_a_row_the_store_refuses_is_isolated_and_the_rest_stored(
+    chdb_client: Any, database: str
+) -> None:
+    """A value its column cannot hold (UInt16 retry) no longer stalls the batch forever."""
+    migrate(chdb_client, database)
+    spans = [otlp.span(otlp.gen_ai()) for _ in range(7)]
+    result = Pipeline(native=False).process([Message("t", 0, 0, otlp.request(spans))])
+    bad = result.calls[3]._replace(retry_attempt=70_000)  # past validation, as before
+    result.calls[3] = bad
+    ClickHouseSink(chdb_client, database).write(result)  # no RetryLater
+    stored = chdb_client.query(f"SELECT count() FROM {database}.llm_calls FINAL").result_rows
+    assert stored[0][0] == 6
+    (letter,) = chdb_client.query(
+        f"SELECT reason, stage, span_id FROM {database}.dead_letters FINAL"
+    ).result_rows
+    assert letter == ("refused_by_store", "store", bad.span_id)
+    (batch,) = chdb_client.query(
+        f"SELECT llm_spans, rejected FROM {database}.ingest_batches FINAL"
+    ).result_rows
+    assert batch == (7, 1)
+
+
+def test_new_calls_at_reused_offsets_are_stored_not_deduplicated(
+    chdb_client: Any, database: str
+) -> None:
+    """Topic deleted and recreated: same offsets, new calls; all of them are kept."""
+    migrate(chdb_client, database)
+    sink, pipe = ClickHouseSink(chdb_client, database), Pipeline()
+    for _ in range(2):
+        payload = otlp.request([otlp.span(otlp.gen_ai()) for _ in range(5)])
+        sink.write(pipe.process([Message("otlp_spans", 0, 0, payload)]))
+    stored = chdb_client.query(f"SELECT count() FROM {database}.llm_calls FINAL").result_rows
+    assert stored[0][0] == 10

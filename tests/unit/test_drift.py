@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from llmpulse.stream_jobs.analytics.drift import DriftMonitor
-from llmpulse.stream_jobs.analytics.drift_eval import make_stream
+from llmpulse.stream_jobs.bench.drift_eval import make_stream
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -8,11 +8,11 @@ from typing import Any
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
 from llmpulse.stream_jobs import Message, Pipeline
 from llmpulse.stream_jobs.bench.payloads import messages
 from llmpulse.stream_jobs.fastpath import native_available, read_block
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
 from tests import otlp
 from tests.unit.test_fuzz import keys, scalar
 

@@ -34,9 +34,11 @@ def test_every_panel_queries_the_provisioned_clickhouse_datasource() -> None:
                 "type": "grafana-clickhouse-datasource",
                 "uid": "llmpulse-clickhouse",
             }
-            assert "FROM llmpulse." in target["rawSql"]
+            # The database is the datasource's default (LLMPULSE_CLICKHOUSE_DATABASE).
+            assert " FROM " in target["rawSql"] and "llmpulse." not in target["rawSql"]
     assert len(uids) == len(DASHBOARDS)
     assert "uid: llmpulse-clickhouse" in provisioning
+    assert "defaultDatabase: ${LLMPULSE_CLICKHOUSE_DATABASE}" in provisioning
     sre = build_dashboard(DASHBOARDS[0])
     assert [a["name"] for a in sre["annotations"]["list"]][-1] == "Drift events"
 

@@ -225,10 +225,40 @@ def test_dead_letters_never_carry_prompt_content(pipe: Pipeline) -> None:
     assert b"secret prompt" not in res.dead_letters[0].payload
 
 
-def test_batch_token_depends_only_on_source_offsets(pipe: Pipeline) -> None:
+def test_batch_token_depends_on_source_offsets_and_content(pipe: Pipeline) -> None:
     """The same messages give the same dedup token; other offsets give another."""
     payload = otlp.request([otlp.span(otlp.gen_ai())])
     a = pipe.process([Message("t", 0, 5, payload), Message("t", 1, 9, payload)])
     b = pipe.process([Message("t", 1, 9, payload), Message("t", 0, 5, payload)])
     c = pipe.process([Message("t", 0, 6, payload)])
     assert a.token == b.token != c.token
+
+
+def test_same_offsets_with_other_content_get_another_token(pipe: Pipeline) -> None:
+    """A recreated topic reuses offsets: new calls there must not pass for a replay."""
+    first = otlp.request([otlp.span(otlp.gen_ai())])
+    second = otlp.request([otlp.span(otlp.gen_ai())])  # other ids, same length
+    a = pipe.process([Message("t", 0, 0, first)])
+    b = pipe.process([Message("t", 0, 0, second)])
+    assert len(first) == len(second) and a.token != b.token
+
+
+@pytest.mark.parametrize(
+    ("reason", "attrs", "duration_ms"),
+    [
+        ("out_of_range", {"llmpulse.retry.attempt": 70_000}, 500.0),  # UInt16 column
+        ("absurd_duration", {"gen_ai.response.time_to_first_chunk": 1e308}, 500.0),
+        ("absurd_duration", {"gen_ai.response.time_to_first_chunk": float("inf")}, 500.0),
+        ("absurd_duration", {"gen_ai.response.time_to_first_chunk": float("nan")}, 500.0),
+        ("absurd_duration", {}, 1.6e13),  # ends in year 2533
+        ("wrong_type", {"gen_ai.usage.output_tokens": "²"}, 500.0),
+    ],
+)
+def test_values_no_column_or_rollup_can_hold_are_rejected(
+    pipe: Pipeline, reason: str, attrs: dict, duration_ms: float
+) -> None:
+    """Validation follows the storage types: nothing accepted can fail an insert later."""
+    res = run(pipe, otlp.request([otlp.span(otlp.gen_ai(**attrs), duration_ms=duration_ms)]))
+    assert res.call_count == 0
+    assert [d.reason for d in res.dead_letters] == [reason]
+    assert reason in REJECT_REASONS

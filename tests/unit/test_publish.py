@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import http.server
 import json
-import threading
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from llmpulse.errors import ConfigError
 from llmpulse.stream_jobs.broker.local import free_port
 from llmpulse.stream_jobs.grafana.publish import publish
+from tests.conftest import loopback_http
 
 
 @pytest.fixture
@@ -30,13 +29,8 @@ def rejecting_server() -> Iterator[tuple[str, list[str]]]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, *args: Any) -> None:
-            return None
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    server.shutdown()
+    with loopback_http(Handler) as url:
+        yield url, seen
 
 
 def test_bad_credentials_stop_at_the_first_call(rejecting_server: tuple[str, list[str]]) -> None:

@@ -26,11 +26,18 @@ pub struct Row<'a> {
     pub finish_reasons: Vec<&'a str>,
     pub cost_pico: i64,
     pub priced: Option<&'a str>, // the price version, None when the model is unknown
-    pub convention: &'static str,
+    pub convention: &'a str,
     pub partition: i32,
     pub offset: i64,
     pub savings_pico: i64,
 }
+
+// The status and price_status labels; `contract()` exports them and
+// `fastpath.check_contract` compares them with a probe of the Python path.
+pub const STATUS_OK: &str = "ok";
+pub const STATUS_FAILED: &str = "error";
+pub const PRICE_OK: &str = "ok";
+pub const PRICE_UNKNOWN: &str = "unknown_model";
 
 /// A text column value: given, or the trace id (hex) for a missing transaction id.
 pub enum Text<'a> {
@@ -67,7 +74,7 @@ const F_PARTITION: usize = 11;
 const F_OFFSET: usize = 12;
 const F_SAVINGS: usize = 13;
 
-/// (name, type, where the data is) in CallRecord order.
+/// Where a column's data is.
 enum Data {
     Str(usize),
     Fixed(usize),
@@ -75,6 +82,7 @@ enum Data {
     Array,
 }
 
+/// (name, type, where the data is) in CallRecord order.
 const COLUMNS: [(&str, &str, Data); 33] = [
     ("trace_id", "String", Data::Str(S_TRACE)),
     ("span_id", "String", Data::Str(S_SPAN)),
@@ -110,6 +118,11 @@ const COLUMNS: [(&str, &str, Data); 33] = [
     ("source_offset", "Int64", Data::Fixed(F_OFFSET)),
     ("cache_savings_pico", "Int64", Data::Fixed(F_SAVINGS)),
 ];
+
+/// (name, ClickHouse type) of each column, in block order: for `contract()`.
+pub fn columns() -> impl ExactSizeIterator<Item = (&'static str, &'static str)> {
+    COLUMNS.iter().map(|(name, ty, _)| (*name, *ty))
+}
 
 /// Column buffers that grow row by row and can be cut back to a mark.
 #[derive(Default)]
@@ -200,11 +213,12 @@ impl Block {
         string(&mut s[S_REQUEST], r.request_model.as_bytes());
         string(&mut s[S_RESPONSE], r.response_model.as_bytes());
         let failed = r.error || !r.error_type.is_empty();
-        string(&mut s[S_STATUS], if failed { b"error" } else { b"ok" });
+        let status = if failed { STATUS_FAILED } else { STATUS_OK };
+        string(&mut s[S_STATUS], status.as_bytes());
         string(&mut s[S_ERROR_TYPE], r.error_type.as_bytes());
         let (status, version) = match r.priced {
-            Some(v) => ("ok", v),
-            None => ("unknown_model", ""),
+            Some(v) => (PRICE_OK, v),
+            None => (PRICE_UNKNOWN, ""),
         };
         string(&mut s[S_PRICE_STATUS], status.as_bytes());
         string(&mut s[S_PRICE_VERSION], version.as_bytes());
@@ -290,5 +304,44 @@ impl Block {
         self.offsets.clear();
         self.nested = 0;
         self.rows = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extract::FIELD_NAMES;
+    use crate::span::{DIMS, TOKENS};
+
+    fn column_of(is: impl Fn(&Data) -> bool) -> &'static str {
+        let mut found = COLUMNS.iter().filter(|(_, _, d)| is(d));
+        let (name, _, _) = found.next().expect("a column");
+        assert!(found.next().is_none(), "one column per buffer");
+        name
+    }
+
+    #[test]
+    fn every_buffer_is_written_as_one_column() {
+        for i in 0..STRINGS {
+            if i != S_FINISH {
+                column_of(|d| matches!(d, Data::Str(j) if *j == i));
+            }
+        }
+        for i in 0..FIXED {
+            column_of(|d| matches!(d, Data::Fixed(j) | Data::Nullable(j) if *j == i));
+        }
+        column_of(|d| matches!(d, Data::Array));
+    }
+
+    #[test]
+    fn dimensions_and_tokens_land_in_the_columns_of_their_fields() {
+        for (i, field) in DIMS.iter().enumerate() {
+            let name = column_of(|d| matches!(d, Data::Str(j) if *j == S_DIMS + i));
+            assert_eq!(name, FIELD_NAMES[*field]);
+        }
+        for (i, field) in TOKENS.iter().enumerate() {
+            let name = column_of(|d| matches!(d, Data::Fixed(j) if *j == F_TOKENS + i));
+            assert_eq!(name, FIELD_NAMES[*field]);
+        }
     }
 }

@@ -8,7 +8,10 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::proto::{utf8, validate, Bail, Field, Reader, Res, Schema};
 
-/// The fields Python's `conventions.FIELDS` fills, plus the OpenInference span kind.
+/// The fields Python's `conventions.FIELDS` fills, plus the OpenInference span kind:
+/// the extractor's slots, in slot order. The only positional list of them here
+/// (the rest of the crate names a slot with `slot`); `fastpath.check_contract`
+/// compares it with the fields of the key table when the Scanner is built.
 pub const FIELD_NAMES: [&str; 21] = [
     "provider",
     "operation",
@@ -33,7 +36,33 @@ pub const FIELD_NAMES: [&str; 21] = [
     "oi_kind",
 ];
 pub const N_FIELDS: usize = FIELD_NAMES.len();
-pub const OI_KIND: usize = 20;
+pub const OI_KIND: usize = slot("oi_kind");
+
+/// The slot of field `name`, at compile time (an unknown name does not compile).
+pub const fn slot(name: &str) -> usize {
+    let mut i = 0;
+    while i < N_FIELDS {
+        if same(FIELD_NAMES[i].as_bytes(), name.as_bytes()) {
+            return i;
+        }
+        i += 1;
+    }
+    panic!("not a field of FIELD_NAMES");
+}
+
+const fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
 
 /// An attribute value as far as the fast path needs to know it.
 #[derive(Clone, Copy)]

@@ -5,13 +5,19 @@
 //! rows to a ClickHouse Native block (`Scanner.take_block`). Spans it does not
 //! settle itself (rejections, unusual values, duplicates) come back as indices
 //! for the Python reference path; a message it cannot read exactly as upb would
-//! comes back as None, and Python takes the whole message.
+//! comes back as a str, and Python takes the whole message.
+//!
+//! The rules Python defines come in at construction (the key table and
+//! `Rules`); the constants the crate keeps for speed (field slots, columns,
+//! labels) come out through `contract()`, which `fastpath.NativeScanner` checks
+//! against the Python definitions before it builds a Scanner.
 
 mod block;
 mod extract;
 mod proto;
 mod span;
 
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use std::collections::HashSet;
@@ -20,7 +26,7 @@ use std::hash::BuildHasherDefault;
 use block::Block;
 use extract::{key_value, Entry, FastMap, Fields, KeyHash, Table, FIELD_NAMES, OI_KIND};
 use proto::{validate, Bail, Field, Reader, Res, Schema};
-use span::{is_llm, normalise, Catalogue, Derived, Limits, Merged, SpanCore};
+use span::{is_llm, normalise, Catalogue, Derived, Limits, Merged, Rules, SpanCore};
 
 const CACHE_MAX: usize = 100_000;
 
@@ -88,8 +94,10 @@ struct Fed {
 #[pyclass(module = "llmpulse.stream_jobs._native")]
 struct Scanner {
     table: Table,
+    rules: Rules,
     max_tokens: i64,
     max_chars: usize,
+    max_duration_ms: f64,
     price_fn: Py<PyAny>,
     provider_fn: Py<PyAny>,
     prices: PriceCache,
@@ -100,7 +108,8 @@ struct Scanner {
 #[pymethods]
 impl Scanner {
     /// `table`: attribute key -> (flags, [(field name, rank)]); `price(model, day)`
-    /// -> ((5 pico rates), version) or None; `provider(name)` -> canonical name.
+    /// -> ((5 pico rates), version) or None; `provider(name)` -> canonical name;
+    /// `rules`: the fields of `span::Rules` by name.
     #[new]
     fn new(
         table: &Bound<'_, PyDict>,
@@ -108,16 +117,33 @@ impl Scanner {
         max_chars: usize,
         price: Py<PyAny>,
         provider: Py<PyAny>,
+        rules: &Bound<'_, PyDict>,
     ) -> PyResult<Self> {
+        let rules_dict = rules;
+        let rules = Rules::new(
+            rule(rules_dict, "llm_flag")?,
+            rule(rules_dict, "llm_kinds")?,
+            rule(rules_dict, "conventions")?,
+            rule(rules_dict, "unknown")?,
+            rule(rules_dict, "operations")?,
+        )
+        .map_err(PyValueError::new_err)?;
+        let max_duration_ms: f64 = rule(rules_dict, "max_duration_ms")?;
         let mut t = Table::default();
         for (key, value) in table.iter() {
             let key: String = key.extract()?;
             let (flags, targets): (u32, Vec<(String, u8)>) = value.extract()?;
+            if !rules.covers(flags) {
+                return Err(PyValueError::new_err(format!(
+                    "flags {flags} of {key:?} are beyond the convention table"
+                )));
+            }
             let mut resolved = Vec::with_capacity(targets.len());
             for (name, rank) in targets {
-                let idx = FIELD_NAMES.iter().position(|n| *n == name).ok_or_else(|| {
-                    pyo3::exceptions::PyValueError::new_err(format!("unknown field {name:?}"))
-                })?;
+                let idx = FIELD_NAMES
+                    .iter()
+                    .position(|n| *n == name)
+                    .ok_or_else(|| PyValueError::new_err(format!("unknown field {name:?}")))?;
                 resolved.push((idx, rank));
             }
             t.insert(
@@ -130,8 +156,10 @@ impl Scanner {
         }
         Ok(Scanner {
             table: t,
+            rules,
             max_tokens,
             max_chars,
+            max_duration_ms,
             price_fn: price,
             provider_fn: provider,
             prices: FastMap::default(),
@@ -156,6 +184,7 @@ impl Scanner {
         let limits = Limits {
             max_tokens: self.max_tokens,
             max_chars: self.max_chars,
+            max_duration_ms: self.max_duration_ms,
             future_ns,
             ancient_ns,
         };
@@ -168,6 +197,7 @@ impl Scanner {
         let mut fed = Fed::default();
         let mut ctx = Ctx {
             table: &self.table,
+            rules: &self.rules,
             lim: &limits,
             cat: &mut cat,
             block: &mut self.block,
@@ -215,6 +245,7 @@ impl Scanner {
 /// What reading one message needs, passed down the walk.
 struct Ctx<'c> {
     table: &'c Table,
+    rules: &'c Rules,
     lim: &'c Limits,
     cat: &'c mut (dyn Catalogue + Send),
     block: &'c mut Block,
@@ -332,7 +363,7 @@ fn one_span(buf: &[u8], ctx: &mut Ctx, resource: &Fields) -> Res<()> {
             _ => {}
         }
     }
-    if !is_llm(&fields) {
+    if !is_llm(&fields, ctx.rules) {
         fed.non_llm += 1;
         return Ok(());
     }
@@ -356,7 +387,7 @@ fn one_span(buf: &[u8], ctx: &mut Ctx, resource: &Fields) -> Res<()> {
     match normalise(
         &core,
         &merged,
-        fields.flags,
+        ctx.rules,
         ctx.lim,
         ctx.cat,
         &mut derived,
@@ -373,9 +404,43 @@ fn one_span(buf: &[u8], ctx: &mut Ctx, resource: &Fields) -> Res<()> {
     Ok(())
 }
 
+/// One entry of the `rules` dict given to `Scanner`.
+fn rule<'py, T: FromPyObject<'py>>(rules: &Bound<'py, PyDict>, key: &str) -> PyResult<T> {
+    rules
+        .get_item(key)?
+        .ok_or_else(|| PyValueError::new_err(format!("Scanner rules lack {key:?}")))?
+        .extract()
+}
+
+/// The constants this crate keeps for itself, for `fastpath.check_contract` to
+/// compare with the Python definitions: the extractor's field slots, the block's
+/// (column, ClickHouse type) list, the status code of an error and the day
+/// length, and the labels and limits that `normalise.py` spells inline.
+#[pyfunction]
+fn contract(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let labels = PyDict::new(py);
+    labels.set_item("operation", span::DEFAULT_OPERATION)?;
+    labels.set_item("error_type", span::DEFAULT_ERROR_TYPE)?;
+    labels.set_item("ok", block::STATUS_OK)?;
+    labels.set_item("error", block::STATUS_FAILED)?;
+    labels.set_item("priced", block::PRICE_OK)?;
+    labels.set_item("unpriced", block::PRICE_UNKNOWN)?;
+    let out = PyDict::new(py);
+    out.set_item("fields", PyTuple::new(py, FIELD_NAMES)?)?;
+    out.set_item("columns", PyTuple::new(py, block::columns())?)?;
+    out.set_item("status_error", span::STATUS_ERROR)?;
+    out.set_item("ns_per_day", span::NS_PER_DAY)?;
+    out.set_item("labels", labels)?;
+    out.set_item(
+        "finish_reasons",
+        (span::MAX_FINISH_REASONS, span::FINISH_REASON_CHARS),
+    )?;
+    Ok(out)
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Scanner>()?;
-    m.add("FIELDS", PyTuple::new(m.py(), FIELD_NAMES)?)?;
+    m.add_function(wrap_pyfunction!(contract, m)?)?;
     Ok(())
 }

@@ -7,37 +7,100 @@
 //! rejection reason and detail comes from one place.
 
 use crate::block::{Row, Text};
-use crate::extract::{string_array, Fields, Val};
+use crate::extract::{slot, string_array, Fields, Val, OI_KIND};
 use crate::proto::Res;
 
-pub const PROVIDER: usize = 0;
-pub const OPERATION: usize = 1;
-pub const REQUEST_MODEL: usize = 2;
-pub const RESPONSE_MODEL: usize = 3;
-pub const TOKENS: usize = 4; // 4..9: input, output, cache read, cache creation, reasoning
-pub const FINISH_REASONS: usize = 9;
-pub const ERROR_TYPE: usize = 10;
-pub const TTFT_MS: usize = 11;
-pub const TTFT_S: usize = 12;
-pub const RETRY: usize = 13;
-pub const TRANSACTION: usize = 14;
-pub const DIMS: [usize; 5] = [19, 18, 16, 17, 15]; // service, environment, team, feature, risk tier
+pub const PROVIDER: usize = slot("provider");
+pub const OPERATION: usize = slot("operation");
+pub const REQUEST_MODEL: usize = slot("request_model");
+pub const RESPONSE_MODEL: usize = slot("response_model");
+/// Input, output, cache read, cache creation, reasoning: the order of `Row::tokens`
+/// and of the price rates (`ModelPrice.rates`).
+pub const TOKENS: [usize; 5] = [
+    slot("input_tokens"),
+    slot("output_tokens"),
+    slot("cache_read_tokens"),
+    slot("cache_creation_tokens"),
+    slot("reasoning_tokens"),
+];
+pub const FINISH_REASONS: usize = slot("finish_reasons");
+pub const ERROR_TYPE: usize = slot("error_type");
+pub const TTFT_MS: usize = slot("ttft_ms");
+pub const TTFT_S: usize = slot("ttft_s");
+pub const RETRY: usize = slot("retry_attempt");
+pub const TRANSACTION: usize = slot("transaction_id");
+/// The order of `Row::dims`.
+pub const DIMS: [usize; 5] = [
+    slot("service_name"),
+    slot("environment"),
+    slot("team"),
+    slot("feature"),
+    slot("risk_tier"),
+];
 
-pub const F_LLM: u32 = 1;
-pub const F_OPENINFERENCE: u32 = 2;
-pub const F_OPENLIT: u32 = 4;
-pub const F_GENAI: u32 = 8;
-pub const F_GENAI_OLD: u32 = 16;
+// What `normalise.py` spells inline; `contract()` exports them and
+// `fastpath.check_contract` compares them with a probe of the Python path.
+pub const DEFAULT_OPERATION: &str = "chat";
+pub const DEFAULT_ERROR_TYPE: &str = "error"; // an error status without error.type
+pub const MAX_FINISH_REASONS: usize = 8;
+pub const FINISH_REASON_CHARS: usize = 32;
+// Checked against `normalise._NS_PER_DAY` and `normalise._STATUS_ERROR`.
+pub const NS_PER_DAY: u64 = 86_400 * 1_000_000_000;
+pub const STATUS_ERROR: u64 = 2;
 
-const NS_PER_DAY: u64 = 86_400 * 1_000_000_000;
-const STATUS_ERROR: u64 = 2;
+/// The rules Python hands over when the Scanner is built, each defined once there.
+pub struct Rules {
+    /// `extract.F_LLM`: the flag of the attribute keys that mark an LLM span.
+    pub llm_flag: u32,
+    /// The OpenInference span kinds that make an LLM span (`extract._OI_KINDS`).
+    pub llm_kinds: Vec<String>,
+    /// `extract.convention_of(flags)` for every flag word; a power-of-two length.
+    pub conventions: Vec<String>,
+    /// `record.UNKNOWN`: the provider and dimensions of a span that names none.
+    pub unknown: String,
+    /// `normalise._OPERATIONS`: lower-cased operation name -> the name recorded.
+    pub operations: Vec<(String, String)>,
+}
+
+impl Rules {
+    /// The rules, if the convention table can be indexed by a mask of the flags.
+    pub fn new(
+        llm_flag: u32,
+        llm_kinds: Vec<String>,
+        conventions: Vec<String>,
+        unknown: String,
+        operations: Vec<(String, String)>,
+    ) -> Result<Self, &'static str> {
+        if !conventions.len().is_power_of_two() {
+            return Err("the convention table's length is not a power of two");
+        }
+        Ok(Rules {
+            llm_flag,
+            llm_kinds,
+            conventions,
+            unknown,
+            operations,
+        })
+    }
+
+    /// True when the convention table has a label for every word of these flags.
+    pub fn covers(&self, flags: u32) -> bool {
+        (flags as usize) < self.conventions.len()
+    }
+
+    /// The convention label of a span's flags, as `extract.convention_of`.
+    pub fn convention(&self, flags: u32) -> &str {
+        &self.conventions[flags as usize & (self.conventions.len() - 1)]
+    }
+}
 
 /// The validator's limits, as Python's `normalise.Limits` (times already in ns).
 pub struct Limits {
     pub max_tokens: i64,
     pub max_chars: usize,
-    pub future_ns: f64,  // reject starts after this (now + skew)
-    pub ancient_ns: f64, // reject starts before this (now - max age)
+    pub max_duration_ms: f64, // latency or time to first token beyond it: Python decides
+    pub future_ns: f64,       // reject starts after this (now + skew)
+    pub ancient_ns: f64,      // reject starts before this (now - max age)
 }
 
 /// A span's own fields over its resource's (span wins, as `{**resource, **span}`).
@@ -69,23 +132,14 @@ pub trait Catalogue {
     fn provider(&mut self, name: &str) -> Res<String>;
 }
 
-pub fn is_llm(fields: &Fields) -> bool {
-    fields.flags & F_LLM != 0
-        || matches!(
-            fields.get(crate::extract::OI_KIND),
-            Some(Val::Str("LLM" | "EMBEDDING"))
-        )
-}
-
-pub fn convention(flags: u32) -> &'static str {
-    if flags & F_OPENINFERENCE != 0 {
-        "openinference"
-    } else if flags & F_OPENLIT != 0 {
-        "openlit"
-    } else if flags & F_GENAI_OLD != 0 && flags & F_GENAI == 0 {
-        "gen_ai_deprecated"
-    } else {
-        "gen_ai"
+/// `extract.is_llm`: an LLM marker key, or an OpenInference LLM span kind.
+pub fn is_llm(fields: &Fields, rules: &Rules) -> bool {
+    if fields.flags & rules.llm_flag != 0 {
+        return true;
+    }
+    match fields.get(OI_KIND) {
+        Some(Val::Str(kind)) => rules.llm_kinds.iter().any(|k| k == kind),
+        _ => false,
     }
 }
 
@@ -117,9 +171,9 @@ fn number(v: Option<Val>) -> Result<Option<f64>, ()> {
     }
 }
 
-/// The first 32 characters, as Python's `s[:32]`.
-fn first32(s: &str) -> &str {
-    match s.char_indices().nth(32) {
+/// The first `FINISH_REASON_CHARS` characters, as Python's `s[:32]`.
+fn first_chars(s: &str) -> &str {
+    match s.char_indices().nth(FINISH_REASON_CHARS) {
         Some((i, _)) => &s[..i],
         None => s,
     }
@@ -128,25 +182,26 @@ fn first32(s: &str) -> &str {
 fn finish_reasons(v: Option<Val<'_>>) -> Res<Option<Vec<&str>>> {
     Ok(match v {
         None | Some(Val::Empty) => Some(Vec::new()),
-        Some(Val::Str(s)) => Some(vec![first32(s)]),
-        Some(Val::Array(b)) => {
-            string_array(b)?.map(|items| items.into_iter().take(8).map(first32).collect())
-        }
+        Some(Val::Str(s)) => Some(vec![first_chars(s)]),
+        Some(Val::Array(b)) => string_array(b)?.map(|items| {
+            items
+                .into_iter()
+                .take(MAX_FINISH_REASONS)
+                .map(first_chars)
+                .collect()
+        }),
         _ => None,
     })
 }
 
-fn operation(raw: &str) -> Option<String> {
+/// The recorded operation name: lower-cased, then renamed by the aliases.
+fn operation(raw: &str, rules: &Rules) -> Option<String> {
     if !raw.is_ascii() {
         return None;
     }
     let low = raw.to_ascii_lowercase();
-    Some(match low.as_str() {
-        "llm" => "chat".to_string(),
-        "embedding" => "embeddings".to_string(),
-        "completion" => "text_completion".to_string(),
-        _ => low,
-    })
+    let alias = rules.operations.iter().find(|(from, _)| *from == low);
+    Some(alias.map_or(low, |(_, to)| to.clone()))
 }
 
 /// `start > threshold` exactly, for an integer start and a float threshold.
@@ -166,10 +221,11 @@ pub struct Derived {
 }
 
 /// A priced row for an LLM span, or None when the Python path must take it.
+/// The convention comes from the span's own flags (`f.span.flags`), as in Python.
 pub fn normalise<'a>(
     core: &SpanCore<'a>,
     f: &Merged<'_, 'a>,
-    flags: u32,
+    rules: &'a Rules,
     lim: &Limits,
     cat: &mut dyn Catalogue,
     derived: &'a mut Derived,
@@ -201,8 +257,8 @@ pub fn normalise<'a>(
     );
 
     let mut tokens = [0u64; 5];
-    for (i, t) in tokens.iter_mut().enumerate() {
-        match token(f.get(TOKENS + i), lim.max_tokens) {
+    for (t, field) in tokens.iter_mut().zip(TOKENS) {
+        match token(f.get(field), lim.max_tokens) {
             Some(n) => *t = n,
             None => return Ok(None),
         }
@@ -219,6 +275,11 @@ pub fn normalise<'a>(
             Ok(s) => s.map(|s| s * 1000.0),
         },
     };
+    let latency_ms = (core.end_ns - core.start_ns) as f64 / 1e6;
+    let in_range = |ms: f64| ms.is_finite() && (0.0..=lim.max_duration_ms).contains(&ms);
+    if !in_range(latency_ms) || ttft.is_some_and(|ms| !in_range(ms)) {
+        return Ok(None);
+    }
     let Some(retry) = token(f.get(RETRY), lim.max_tokens) else {
         return Ok(None);
     };
@@ -226,10 +287,11 @@ pub fn normalise<'a>(
         return Ok(None);
     };
 
-    let Some(provider) = text(f.get(PROVIDER), max, "unknown") else {
+    let Some(provider) = text(f.get(PROVIDER), max, &rules.unknown) else {
         return Ok(None);
     };
-    let Some(op) = text(f.get(OPERATION), max, "chat").and_then(operation) else {
+    let Some(op) = text(f.get(OPERATION), max, DEFAULT_OPERATION).and_then(|o| operation(o, rules))
+    else {
         return Ok(None);
     };
     let Some(error_type) = text(f.get(ERROR_TYPE), max, "") else {
@@ -247,7 +309,7 @@ pub fn normalise<'a>(
     };
     let mut dims = [""; 5];
     for (d, field) in dims.iter_mut().zip(DIMS) {
-        match text(f.get(field), max, "unknown") {
+        match text(f.get(field), max, &rules.unknown) {
             Some(t) => *d = t,
             None => return Ok(None),
         }
@@ -274,7 +336,7 @@ pub fn normalise<'a>(
     };
     let is_error = core.status_code == STATUS_ERROR;
     let error_type = if is_error && error_type.is_empty() {
-        "error"
+        DEFAULT_ERROR_TYPE
     } else {
         error_type
     };
@@ -306,9 +368,28 @@ pub fn normalise<'a>(
         finish_reasons: reasons,
         cost_pico: cost,
         priced: derived.version.as_deref(),
-        convention: convention(flags),
+        convention: rules.convention(f.span.flags),
         partition: source.0,
         offset: source.1,
         savings_pico: savings,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(conventions: &[&str]) -> Result<Rules, &'static str> {
+        let labels = conventions.iter().map(|c| c.to_string()).collect();
+        Rules::new(1, vec![], labels, "unknown".into(), vec![])
+    }
+
+    #[test]
+    fn the_convention_table_is_indexed_by_the_flag_word() {
+        let r = rules(&["a", "b", "c", "d"]).unwrap();
+        assert_eq!(r.convention(2), "c");
+        assert!(r.covers(3) && !r.covers(4));
+        assert!(rules(&["a", "b", "c"]).is_err());
+        assert!(rules(&[]).is_err());
+    }
 }
