@@ -25,8 +25,8 @@ demo: setup
 bench: setup
 	$(BIN)/llmpulse bench
 
-## Lint, type-check and the whole test suite (unit, integration, end to end).
-test: setup lint typecheck
+## Lint, type-check, the crate's own tests and the whole test suite (unit, integration, end to end).
+test: setup lint typecheck native-test
 	$(BIN)/python -m pytest -q -ra
 
 lint: setup

@@ -105,7 +105,10 @@ def cmd_sql(args: argparse.Namespace) -> int:
     from llmpulse.stream_jobs.clickhouse import connect
 
     settings = _settings(args)
-    client = connect(settings.clickhouse_dsn)
+    try:  # unqualified table names resolve in the llmpulse database, as in Grafana
+        client = connect(settings.clickhouse_dsn, database=settings.clickhouse_database)
+    except Exception:  # that database does not exist (yet)
+        client = connect(settings.clickhouse_dsn)
     result = client.query(args.query, settings={"readonly": 1} if args.readonly else None)
     rows = [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
     print(json.dumps(rows, default=str))
