@@ -12,6 +12,7 @@ from llmpulse.errors import MissingExtraError
 from llmpulse.stream_jobs.analytics.job import RefreshStats, drift_record
 from llmpulse.stream_jobs.ingest import Ingest, IngestStats
 from llmpulse.stream_jobs.lag import LagRecorder
+from llmpulse.stream_jobs.logs import rate_limit_handlers
 from llmpulse.stream_jobs.pipeline import Message, Pipeline
 from llmpulse.stream_jobs.settings import WorkerSettings
 from llmpulse.stream_jobs.sink import ClickHouseSink
@@ -98,6 +99,10 @@ def create_app(
         consumer_max_fetch_size=max(settings.max_message_bytes * 2, 16 * 1024 * 1024),
         producer_max_request_size=1024 * 1024,
         topic_allow_declare=True,
+        # Shutdown and rebalance do not wait for the batch in hand: it is acked only
+        # once durable, so a batch cut short (e.g. mid-backoff while ClickHouse is
+        # down) is simply read again; waiting made SIGTERM hang for 90 s and more.
+        stream_wait_empty=False,
         datadir=str(settings.data_dir / "faust"),
     )
 
@@ -143,6 +148,9 @@ def create_app(
 
     @app.task
     async def announce_ready() -> None:
+        # Faust has set up its log handlers by now: clients failing in a loop (the
+        # broker down) write one line per message kind per 10 s, not 80 a second.
+        rate_limit_handlers()
         (settings.data_dir / "ready").write_text("ready\n")
         log.info("llmpulse worker ready: %s -> %s", settings.topic, settings.clickhouse_database)
 

@@ -6,8 +6,9 @@ import contextlib
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from llmpulse.errors import ConfigError, MissingExtraError
 from llmpulse.stream_jobs.analytics.job import AnalyticsJob, drift_record
@@ -23,10 +24,13 @@ __all__ = [
     "build_pipeline",
     "connect_with_backoff",
     "ensure_topics",
+    "ensure_topics_when_up",
     "run_worker",
+    "with_backoff",
 ]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def build_pipeline(settings: WorkerSettings, client: ClickHouseClient | None = None) -> Pipeline:
@@ -75,25 +79,43 @@ def connect_with_backoff(
     waited for with one clear log line per attempt; no message is consumed (so no
     offset moves) until the store is reachable.
     """
+
+    def attempt() -> ClickHouseClient:
+        client = connect(settings.clickhouse_dsn)
+        applied = migrate(client, settings.clickhouse_database, settings.retention_days)
+        if applied:
+            log.info("applied ClickHouse migrations %s", applied)
+        return client
+
+    what = f"ClickHouse {redact_dsn(settings.clickhouse_dsn)}"
+    return with_backoff(attempt, what, max_backoff, give_up_after)
+
+
+def ensure_topics_when_up(
+    settings: WorkerSettings, max_backoff: float = 30.0, give_up_after: float | None = None
+) -> None:
+    """:func:`ensure_topics`, waiting with backoff for a broker that is not up yet (a
+    worker may start before its broker answers: it waits instead of exiting)."""
+    what = f"Kafka {settings.kafka.bootstrap}"
+    with_backoff(lambda: ensure_topics(settings), what, max_backoff, give_up_after)
+
+
+def with_backoff(
+    attempt: Callable[[], T], what: str, max_backoff: float, give_up_after: float | None
+) -> T:
+    """``attempt()`` until it succeeds: one warning per try, waits doubling up to
+    ``max_backoff``; configuration errors are raised at once."""
     delay, waited = 1.0, 0.0
     while True:
         try:
-            client = connect(settings.clickhouse_dsn)
-            applied = migrate(client, settings.clickhouse_database, settings.retention_days)
-            if applied:
-                log.info("applied ClickHouse migrations %s", applied)
-            return client
+            return attempt()
         except (ConfigError, MissingExtraError):
             raise
         except Exception as exc:
             if give_up_after is not None and waited >= give_up_after:
                 raise
-            log.warning(
-                "ClickHouse %s unavailable (%s); retrying in %.0fs",
-                redact_dsn(settings.clickhouse_dsn),
-                str(exc).splitlines()[0][:300],
-                delay,
-            )
+            line = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+            log.warning("%s unavailable (%s); retrying in %.0fs", what, line, delay)
             time.sleep(delay)
             waited += delay
             delay = min(delay * 2, max_backoff)
@@ -109,7 +131,7 @@ def run_worker(settings: WorkerSettings) -> None:
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     settings = settings.model_copy(update={"data_dir": data_dir})
-    ensure_topics(settings)
+    ensure_topics_when_up(settings)
     client = connect_with_backoff(settings)
     pipeline = build_pipeline(settings, client)
     sink = ClickHouseSink(client, settings.clickhouse_database)

@@ -204,3 +204,35 @@ def test_dead_clickhouse_server_is_retried_without_consuming(
     log = worker.log_path.read_text()
     assert log.count("unavailable") >= 2 and "retrying in" in log
     assert "topsecret" not in log and "writer:***@" in log
+
+
+def test_worker_started_before_its_broker_waits_for_it(tmp_path: Path) -> None:
+    """No broker yet: the worker waits (it exited after 30 s), then stores what comes."""
+    from llmpulse.stream_jobs.broker.local import free_port
+
+    port = free_port()
+    bootstrap = f"127.0.0.1:{port}"
+    dsn = f"chdb://{tmp_path / 'chdb'}"
+    topic = "late_broker"
+    worker = WorkerProcess(
+        bootstrap, dsn, tmp_path / "worker", topic=topic, group_id="late", extra_env=FAST_FAILOVER
+    ).start(wait=False)
+    broker = LocalBroker(tmp_path / "kafka")
+    try:
+        time.sleep(35)
+        assert worker.alive()
+        broker.start(port=port)
+        producer = KafkaProducer(bootstrap_servers=bootstrap)
+        producer.send(topic, otlp.request([otlp.span(otlp.gen_ai()) for _ in range(4)]))
+        producer.flush()
+        producer.close()
+        worker.wait_ready(120)
+        worker.wait_caught_up(timeout=120)
+        assert worker.stop() == 0
+    finally:
+        worker.stop()
+        broker.stop()
+    log = worker.log_path.read_text()
+    assert f"Kafka {bootstrap} unavailable" in log
+    assert log.count("unavailable") <= 12  # backoff: a handful of lines, not one per 10 ms
+    assert summary(dsn)["calls"] == 4
