@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,8 @@ __all__ = ["ExporterStats", "KafkaSpanExporter"]
 
 log = logging.getLogger(__name__)
 _MAX_MESSAGE = 4 * 1024 * 1024
+_CONNECT_BACKOFF_S = 5.0  # no new connection attempt this long after one failed
+_WARN_EVERY_S = 10.0  # at most one drop warning per interval
 
 
 @dataclass
@@ -38,7 +41,8 @@ class ExporterStats:
     """Counters of what the exporter did, for the app's own health checks."""
 
     spans_exported: int = 0
-    spans_dropped: int = 0
+    spans_dropped: int = 0  # every span lost, wherever (the SDK's queue included)
+    spans_dropped_in_queue: int = 0  # of which: the SDK's span queue full, or left at shutdown
     messages_sent: int = 0
     messages_failed: int = 0
 
@@ -85,15 +89,26 @@ class KafkaSpanExporter(SpanExporter):
             }
         )
         self._producer: Any = None
+        self._connect_again_at = 0.0
+        self._warned_at = float("-inf")
         self._lock = threading.Lock()
         self._shutdown = False
 
     # ------------------------------------------------------------------ kafka
     def _get_producer(self) -> Any:
         if self._producer is None:
+            # After a failed connection, batches are dropped (counted) at once for a
+            # while instead of each waiting for the bootstrap timeout again: the
+            # queue behind them would overflow and shutdown would take minutes.
+            if time.monotonic() < self._connect_again_at:
+                raise ConnectionError("Kafka unreachable at the last try; not retrying yet")
             from kafka import KafkaProducer
 
-            self._producer = KafkaProducer(**self._config)
+            try:
+                self._producer = KafkaProducer(**self._config)
+            except Exception:
+                self._connect_again_at = time.monotonic() + _CONNECT_BACKOFF_S
+                raise
         return self._producer
 
     def encode(self, spans: Sequence[ReadableSpan]) -> bytes:
@@ -165,12 +180,25 @@ class KafkaSpanExporter(SpanExporter):
         self._release(size)
         self._dropped(count, exc)
 
-    def _dropped(self, count: int, exc: BaseException) -> None:
+    def _dropped(self, count: int, exc: BaseException, *, in_queue: bool = False) -> None:
         with self._lock:
             self.stats.spans_dropped += count
-            self.stats.messages_failed += 1
+            if in_queue:
+                self.stats.spans_dropped_in_queue += count
+            else:
+                self.stats.messages_failed += 1
             dropped = self.stats.spans_dropped
-        log.warning("llmpulse: dropped %d spans (%d so far): %s", count, dropped, exc)
+            now = time.monotonic()
+            warn = now - self._warned_at >= _WARN_EVERY_S
+            if warn:
+                self._warned_at = now
+        if warn:  # at most one line per interval, with the running total
+            log.warning("llmpulse: dropped %d spans (%d so far): %s", count, dropped, exc)
+
+    def dropped_in_queue(self, count: int, why: str) -> None:
+        """Count spans the SDK's batch processor lost before they reached export()."""
+        if count > 0:
+            self._dropped(count, BufferError(why), in_queue=True)
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Wait until every queued message is acknowledged or failed."""
@@ -183,14 +211,15 @@ class KafkaSpanExporter(SpanExporter):
             log.warning("llmpulse: flush did not complete: %s", exc)
             return False
 
-    def shutdown(self) -> None:
-        """Flush and close the producer; safe to call twice."""
+    def shutdown(self, timeout_millis: float = 5_000) -> None:
+        """Flush and close the producer within ``timeout_millis``; safe to call twice."""
         if self._shutdown:
             return
         self._shutdown = True
         if self._producer is not None:
+            budget = max(timeout_millis / 1000, 0.0)
             try:
-                self._producer.flush(timeout=10)
-                self._producer.close(timeout=5)
+                self._producer.flush(timeout=budget * 0.8)
+                self._producer.close(timeout=budget * 0.2)
             except Exception as exc:
                 log.warning("llmpulse: closing the Kafka producer failed: %s", exc)

@@ -27,6 +27,7 @@ def install(
     max_queue_size: int = 8192,
     max_export_batch_size: int = 512,
     schedule_delay_millis: int = 1000,
+    shutdown_timeout_s: float = 5.0,
     exporter: KafkaSpanExporter | None = None,
     tracer_provider: TracerProvider | None = None,
 ) -> KafkaSpanExporter:
@@ -36,8 +37,11 @@ def install(
     a ``BatchSpanProcessor`` around a :class:`KafkaSpanExporter`, which also tags
     each span with the current business transaction. The span queue
     is bounded (``max_queue_size``): when full, the SDK drops spans rather than
-    block the app. Content (prompts, completions) is not exported unless
-    ``capture_content`` (or ``LLMPULSE_CAPTURE_CONTENT=true``) says so.
+    block the app; every span lost there is counted in ``exporter.stats``
+    (``spans_dropped_in_queue``), and shutting the provider down takes at most
+    ``shutdown_timeout_s`` (then what is still queued is counted as dropped).
+    Content (prompts, completions) is not exported unless ``capture_content``
+    (or ``LLMPULSE_CAPTURE_CONTENT=true``) says so.
 
     >>> import llmpulse.collectors as lp                       # doctest: +SKIP
     >>> lp.install(service_name="checkout", kafka="kafka:9092")  # doctest: +SKIP
@@ -68,6 +72,7 @@ def install(
             max_queue_size=max_queue_size,
             max_export_batch_size=max_export_batch_size,
             schedule_delay_millis=schedule_delay_millis,
+            shutdown_timeout_ms=int(shutdown_timeout_s * 1000),
         )
     )
     return exporter
