@@ -56,6 +56,13 @@ def column_types(table: str) -> dict[str, str]:
     return out
 
 
+_KNOWN = re.compile(
+    r"^(?:Nullable\()?(?:LowCardinality\()?"
+    r"(?:U?Int(?:8|16|32|64)|Float(?:32|64)|String|DateTime64\(\d, 'UTC'\)|Decimal\(\d+, \d+\)"
+    r"|Array\(LowCardinality\(String\)\))\)?\)?$"
+)
+
+
 def _bounds(ch_type: str) -> tuple[int, int] | None:
     m = _INT.match(ch_type)
     if not m:
@@ -64,34 +71,47 @@ def _bounds(ch_type: str) -> tuple[int, int] | None:
     return (0, 2**bits - 1) if m.group(1) else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
 
 
-def _problem(value: Any, ch_type: str) -> str | None:
-    if ch_type.startswith("Nullable("):
-        return None if value is None else _problem(value, ch_type[9:-1])
-    if value is None:
-        return "is null"
-    bounds = _bounds(ch_type)
-    if bounds is not None:
-        if isinstance(value, bool) or not isinstance(value, int):
-            return f"is {type(value).__name__}, not an integer"
-        lo, hi = bounds
-        return None if lo <= value <= hi else f"= {value} is outside {ch_type} ({lo}..{hi})"
-    if ch_type.startswith("Float"):
-        ok = isinstance(value, int | float) and math.isfinite(value)
-        return None if ok else f"= {value!r} is not a finite number"
-    if ch_type.startswith("DateTime64(6"):
-        lo, hi = _DT64_US
-        ok = isinstance(value, int) and lo <= value <= hi
-        return None if ok else f"= {value!r} us is outside 1900..2106"
-    return None
+@cache
+def _checks(table: str, columns: tuple[str, ...]) -> tuple[tuple[int, str, str, int, int], ...]:
+    """Per column index: (index, name, kind, lo, hi) with kind int / float / time,
+    compiled once per (table, column order). Fails closed: a column the DDL lacks, or a
+    type this module cannot read, is an error (validation would silently be off)."""
+    types = column_types(table)
+    out = []
+    for i, name in enumerate(columns):
+        ch_type = types.get(name)
+        if ch_type is None or not _KNOWN.match(ch_type):
+            raise ValueError(f"{table}.{name}: no column type this validator reads ({ch_type!r})")
+        nullable = ch_type.startswith("Nullable(")
+        base = ch_type[9:-1] if nullable else ch_type
+        bounds = _bounds(base)
+        kind = (
+            "int"
+            if bounds
+            else "float"
+            if base.startswith("Float")
+            else ("time" if base.startswith("DateTime64(6") else "")
+        )
+        if kind:
+            lo, hi = bounds or (_DT64_US if kind == "time" else (0, 0))
+            out.append((i, f"{name}{'?' if nullable else ''}", kind, lo, hi))
+    return tuple(out)
 
 
 def out_of_range(row: Sequence[Any], columns: Sequence[str], table: str) -> str | None:
     """The first value of ``row`` (named by ``columns``) that its column cannot hold."""
-    types = column_types(table)
-    for name, value in zip(columns, row, strict=True):
-        ch_type = types.get(name)
-        if ch_type is not None:
-            problem = _problem(value, ch_type)
-            if problem is not None:
-                return f"{name} {problem}"
+    for i, name, kind, lo, hi in _checks(table, tuple(columns)):
+        value = row[i]
+        if value is None:
+            if name.endswith("?"):
+                continue
+            return f"{name} is null"
+        if kind == "float":
+            if not (isinstance(value, int | float) and math.isfinite(value)):
+                return f"{name} = {value!r} is not a finite number"
+        elif isinstance(value, bool) or not isinstance(value, int):
+            return f"{name.rstrip('?')} is {type(value).__name__}, not an integer"
+        elif not lo <= value <= hi:
+            what = "us is outside 1900..2106" if kind == "time" else f"is outside {lo}..{hi}"
+            return f"{name.rstrip('?')} = {value} {what}"
     return None

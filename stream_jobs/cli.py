@@ -200,12 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _log_level() -> int:
-    """``LLMPULSE_LOG_LEVEL`` (through the settings model), INFO when unset or invalid."""
+def _log_level(option: str | None) -> int:
+    """``--log-level``, else ``LLMPULSE_LOG_LEVEL`` (the settings model), else INFO."""
     from llmpulse.stream_jobs.settings import WorkerSettings
 
     try:
-        name = WorkerSettings().log_level
+        name = option or WorkerSettings().log_level
     except Exception:  # an invalid variable is reported by the command that reads it
         return logging.INFO
     level = logging.getLevelName(name.upper())
@@ -215,7 +215,7 @@ def _log_level() -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.from_command_line = argv is None  # this process is the command (it may re-exec)
-    level = logging.DEBUG if args.verbose else _log_level()
+    level = logging.DEBUG if args.verbose else _log_level(getattr(args, "log_level", None))
     logging.basicConfig(
         level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -93,19 +93,24 @@ class ClickHouseClient(Protocol):
     def close(self) -> None: ...
 
 
+_SECRET_PARAM = re.compile(r"([?&](?:password|pass|access_token|token)=)[^&#]*", re.I)
+
+
 def redact_dsn(dsn: str | SecretStr) -> str:
-    """The DSN without its password (or any user info), for logs and errors."""
+    """The DSN without its password (user info up to the last ``@``, and secret query
+    parameters such as ``?password=``), for logs and errors."""
     if isinstance(dsn, SecretStr):
         dsn = dsn.get_secret_value()
     scheme, sep, rest = dsn.partition("://")
     if not sep:
         return dsn
-    authority, slash, path = rest.partition("/")
+    cut = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    authority, tail = rest[:cut], rest[cut:]
     user_info, at, host = authority.rpartition("@")
-    if not at:
-        return dsn
-    user = user_info.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}{slash}{path}"
+    if at:
+        authority = f"{user_info.split(':', 1)[0]}:***@{host}"
+    tail = _SECRET_PARAM.sub(r"\1***", tail)
+    return f"{scheme}://{authority}{tail}"
 
 
 def _migrations() -> list[tuple[int, str]]:

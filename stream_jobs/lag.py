@@ -40,18 +40,8 @@ class LagProbe:
 
     def progress(self) -> tuple[int, int]:
         """(committed, end) offsets of the group on the topic, summed over partitions."""
-        from kafka import TopicPartition
-
-        parts = self._consumer.partitions_for_topic(self.topic) or set()
-        tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
-        if not tps:
-            return 0, 0
-        end = self._consumer.end_offsets(tps)
-        done = 0
-        for tp in tps:
-            committed = self._consumer.committed(tp)
-            done += committed or 0
-        return done, sum(end.values())
+        parts = self.partitions()
+        return sum(c for _, c, _ in parts), sum(e for _, _, e in parts)
 
     def close(self) -> None:
         self._consumer.close()

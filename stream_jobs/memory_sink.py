@@ -15,7 +15,7 @@ loses everything.
 >>> from llmpulse.stream_jobs.pipeline import BatchResult
 >>> sink = MemorySink()
 >>> row = ("otlp_spans", 0, 7, 812, 1, 0, 1, 0, 0, datetime.now(UTC))  # one message's counts
->>> batch = BatchResult(batches=[row], sources=[("otlp_spans", 0, 7)])
+>>> batch = BatchResult(batches=[row], sources=[("otlp_spans", 0, 7, 812, 0)])
 >>> sink.write(batch)
 >>> sink.write(batch)  # a replay: same offsets, same token
 >>> sink.writes, sink.blocks_deduplicated, len(sink.rows("ingest_batches"))

@@ -6,6 +6,7 @@ Pure code: no Kafka, no ClickHouse. Every way a span can be wrong ends in a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from llmpulse.stream_jobs.pricing import PriceCatalogue
 __all__ = ["Limits", "Rejection", "normalise_span"]
 
 _OPERATIONS = {"llm": "chat", "embedding": "embeddings", "completion": "text_completion"}
+_INTEGER = re.compile(r"\s*-?[0-9]+\s*")  # what int() takes, ASCII digits only
 _STATUS_ERROR = 2
 _NS_PER_DAY = 86_400 * 10**9
 
@@ -55,14 +57,10 @@ def _token(value: Any, field: str, limits: Limits) -> int:
         raise Rejection("wrong_type", f"{field} is a boolean")
     if isinstance(value, int):
         n = value
-    elif isinstance(value, float) and value.is_integer():
-        n = int(value)
-    elif (
-        isinstance(value, str)
-        and value.strip().lstrip("-").isascii()
-        and (value.strip().lstrip("-").isdigit())
+    elif (isinstance(value, float) and value.is_integer()) or (
+        isinstance(value, str) and _INTEGER.fullmatch(value)
     ):
-        n = int(value.strip())
+        n = int(value)
     else:
         raise Rejection("wrong_type", f"{field} is {type(value).__name__} {str(value)[:40]!r}")
     if n < 0:

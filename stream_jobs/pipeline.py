@@ -57,9 +57,8 @@ class BatchResult:
     batches: list[BatchRow] = field(default_factory=list)
     spans: int = 0
     non_llm_spans: int = 0
-    sources: list[tuple[str, int, int]] = field(default_factory=list)
-    #: (length, CRC-32C) of each source message's value, in the order of ``sources``.
-    digests: list[tuple[int, int]] = field(default_factory=list)
+    #: Each source message: (topic, partition, offset, length, CRC-32C of its value).
+    sources: list[tuple[str, int, int, int, int]] = field(default_factory=list)
 
     @property
     def call_count(self) -> int:
@@ -76,10 +75,7 @@ class BatchResult:
         and a different message at a reused offset (topic recreated, another cluster,
         a restored broker) never passes for a replay and is never deduplicated away."""
         h = hashlib.sha256()
-        digests = self.digests or [(0, 0)] * len(self.sources)
-        for (topic, partition, offset), (size, crc) in sorted(
-            zip(self.sources, digests, strict=True)
-        ):
+        for topic, partition, offset, size, crc in sorted(self.sources):
             h.update(f"{topic}/{partition}/{offset}/{size}/{crc:08x};".encode())
         return h.hexdigest()[:32]
 
@@ -112,9 +108,10 @@ class Pipeline:
         result = BatchResult()
         now_ns = self.clock_ns()
         for msg in messages:
-            result.sources.append((msg.topic, msg.partition, msg.offset))
             value = msg.value or b""
-            result.digests.append((len(value), crc32c.crc32c(value)))
+            result.sources.append(
+                (msg.topic, msg.partition, msg.offset, len(value), crc32c.crc32c(value))
+            )
             try:
                 self._process_message(msg, now_ns, result)
             except Exception as exc:  # a bug must not stall the partition

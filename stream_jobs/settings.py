@@ -14,7 +14,13 @@ from typing import Any
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from llmpulse.collectors.config import APP_VARIABLES, KafkaConnection, Variable
+from llmpulse.collectors.config import (
+    APP_VARIABLES,
+    DEFAULT_BOOTSTRAP,
+    DEFAULT_TOPIC,
+    KafkaConnection,
+    Variable,
+)
 
 __all__ = [
     "BrokerSettings",
@@ -30,7 +36,7 @@ class WorkerSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="LLMPULSE_", frozen=True, extra="ignore")
 
-    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers")
+    kafka_bootstrap: str = Field(DEFAULT_BOOTSTRAP, description="Kafka bootstrap servers")
     kafka_security_protocol: str = Field(
         "PLAINTEXT", description="`PLAINTEXT`, `SSL`, `SASL_PLAINTEXT` or `SASL_SSL`"
     )
@@ -42,7 +48,7 @@ class WorkerSettings(BaseSettings):
         None, description="SASL password (a secret: never logged)"
     )
     kafka_ssl_cafile: Path | None = Field(None, description="CA bundle for TLS")
-    topic: str = Field("otlp_spans", description="input topic of OTLP span batches")
+    topic: str = Field(DEFAULT_TOPIC, description="input topic of OTLP span batches")
     dead_letter_topic: str = Field("otlp_spans.dlq", description="rejects, with their reason")
     drift_topic: str = Field("llmpulse.drift_events", description="drift events as JSON")
     group_id: str = Field("llmpulse-worker", description="consumer group / Faust app id")

@@ -11,6 +11,8 @@ the offsets uncommitted and writes the same batch again.
 from __future__ import annotations
 
 import logging
+import re
+import struct
 import time
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -132,10 +134,12 @@ class ClickHouseSink(TimedSink):
         result.calls = [r for r in records if id(r) not in bad]
         result.native_block, result.native_rows = b"", 0
         topics = {(b.source_partition, b.source_offset): b for b in result.batches}
+        per_message: dict[tuple[int, int], int] = {}
         for record, error in refused:
             where = (record.source_partition, record.source_offset)
             batch = topics.get(where)
-            result.dead_letters.append(refused_letter(record, error, batch))
+            n = per_message[where] = per_message.get(where, 0) + 1
+            result.dead_letters.append(refused_letter(record, error, batch, -1 - n))
             if batch is not None:
                 topics[where] = batch._replace(rejected=batch.rejected + 1)
         result.batches = [topics[(b.source_partition, b.source_offset)] for b in result.batches]
@@ -154,75 +158,48 @@ class ClickHouseSink(TimedSink):
         )
 
 
-#: Server error codes that say "later", not "this row": disk full, too many parts,
-#: memory, timeouts, network, overload, read-only replica, table being altered.
-_TRANSIENT_CODES = {
-    159,
-    160,
-    164,
-    202,
-    203,
-    209,
-    210,
-    241,
-    242,
-    243,
-    252,
-    279,
-    285,
-    319,
-    425,
-    473,
-    999,
-}
-_TRANSIENT_WORDS = (
-    "no space",
-    "not enough space",
-    "too many parts",
-    "memory limit",
-    "timeout",
-    "connection",
-    "broken pipe",
-    "cannot open",
-    "locked",
-    "temporarily",
-)
+#: Server error codes that blame the data of the rows, not the store: cannot parse,
+#: type mismatch, argument/value out of bound, cannot convert, incorrect data, too
+#: large string, cannot insert NULL into a non-Nullable column.
+_ROW_CODES = frozenset({6, 26, 27, 38, 41, 53, 69, 70, 72, 117, 131, 190, 321, 349})
+_CODE = re.compile(r"code: (\d+)")
 
 
 def is_transient(exc: BaseException) -> bool:
     """Whether a failed insert should be retried as it is (the store is unwell) rather
-    than split (a row it cannot hold). Unknown errors of the client's own encoding
-    (``OverflowError``, ``struct.error``, ``TypeError``, ``ValueError``) are the row's."""
-    import re
-
-    if isinstance(exc, OverflowError | TypeError | ValueError | UnicodeError):
+    than split to find the rows at fault. Only positive evidence blames a row: the
+    client could not encode a value (``ValueError``, ``TypeError``, ``OverflowError``,
+    ``struct.error``, clickhouse-connect's ``DataError``) or the server names a row
+    error (:data:`_ROW_CODES`). Anything else (disk full, server down, a proxy's 503,
+    access denied, a missing table) is retried: it never dead-letters good rows."""
+    if isinstance(exc, ValueError | TypeError | OverflowError | struct.error):
         return False
-    if isinstance(exc, OSError | ConnectionError | TimeoutError):
-        return True
-    text = str(exc).lower()
-    m = re.search(r"code: (\d+)", text)
+    m = _CODE.search(str(exc).lower())
     if m:
-        return int(m.group(1)) in _TRANSIENT_CODES
-    return type(exc).__name__ == "OperationalError" or any(w in text for w in _TRANSIENT_WORDS)
+        return int(m.group(1)) not in _ROW_CODES
+    return type(exc).__name__ != "DataError"
 
 
-def refused_letter(record: CallRecord, error: str, batch: BatchRow | None) -> DeadLetter:
-    """The dead letter of a call the store refused: its identity and the engine's error."""
+def refused_letter(
+    record: CallRecord, error: str, batch: BatchRow | None, index: int = -2
+) -> DeadLetter:
+    """The dead letter of a call the store refused: its identity and the engine's error.
+    ``index`` (-2, -3, ...) keeps each refused call of a message a row of its own."""
     import json
 
     return DeadLetter(
         source_topic=batch.source_topic if batch is not None else "",
         source_partition=record.source_partition,
         source_offset=record.source_offset,
-        span_index=-1,
+        span_index=index,
         stage="store",
         reason="refused_by_store",
         detail=error,
         trace_id=record.trace_id,
         span_id=record.span_id,
         service_name=record.service_name,
-        payload=json.dumps(record._asdict(), default=str).encode(),
-        payload_size=0,
+        payload=(payload := json.dumps(record._asdict(), default=str).encode()),
+        payload_size=len(payload),
         rejected_at=datetime.now(UTC),
     )
 

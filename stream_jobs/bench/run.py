@@ -14,7 +14,7 @@ from llmpulse.stream_jobs.bench.e2e import end_to_end, freshness
 from llmpulse.stream_jobs.bench.exporter import exporter_overhead
 from llmpulse.stream_jobs.bench.payloads import messages
 from llmpulse.stream_jobs.bench.stages import sketch_accuracy, stage_rates
-from llmpulse.stream_jobs.broker import LocalBroker
+from llmpulse.stream_jobs.broker.local import broker_unless
 from llmpulse.stream_jobs.fastpath import native_available
 from llmpulse.stream_jobs.worker_process import say
 
@@ -41,11 +41,9 @@ def run_bench(
     }
     with tempfile.TemporaryDirectory(prefix="llmpulse-bench-") as tmp:
         folder = Path(tmp)
-        broker = None
         if kafka is None:
             say(quiet, "▶ starting a local Kafka broker ...")
-            broker = LocalBroker(folder / "kafka")
-            kafka = broker.start().bootstrap
+        kafka, broker = broker_unless(kafka, folder / "kafka")
         try:
             say(quiet, f"▶ building 2 x {spans:,} spans over {series:,} series ...")
             live = list(messages(spans, series=series, rate=LIVE_RATE, window_s=1.0))

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from llmpulse.collectors import KafkaSpanExporter
-from llmpulse.stream_jobs.broker import LocalBroker
+from llmpulse.stream_jobs.broker.local import broker_unless
 from llmpulse.stream_jobs.clickhouse import connect
 from llmpulse.stream_jobs.demo.traffic import TrafficGenerator
 from llmpulse.stream_jobs.summary import summarise
@@ -45,13 +45,11 @@ def run_demo(
     out_dir.mkdir(parents=True, exist_ok=True)
     for owned in ("chdb", "worker", "kafka"):  # a fresh run every time: compare totals
         shutil.rmtree(out_dir / owned, ignore_errors=True)
-    broker = None
     started = time.monotonic()
     if kafka is None:
         say(quiet, "▶ starting a local Kafka broker (first run fetches it with Maven) ...")
-        broker = LocalBroker(out_dir / "kafka")
-        kafka = broker.start().bootstrap
-        say(quiet, f"  Kafka {kafka} ready")
+    kafka, broker = broker_unless(kafka, out_dir / "kafka")
+    say(quiet, f"  Kafka {kafka} ready")
     dsn = f"chdb://{(out_dir / 'chdb').resolve()}"
     worker = WorkerProcess(kafka, dsn, out_dir / "worker", topic=TOPIC, group_id=GROUP)
     try:

@@ -8,12 +8,14 @@ read the same SQL. Percentiles merge DDSketch buckets; they are never averaged.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 from llmpulse.stream_jobs.analytics.sketch import sql_quantile
 
 __all__ = ["DASHBOARDS", "Dashboard", "Panel", "monthly_budget"]
 
 
+@cache
 def monthly_budget() -> float:
     """The company's monthly total from ``alerts/budgets.toml`` beside the sources: the
     one place the budget is written (the report, panels and the spend alert read it)."""

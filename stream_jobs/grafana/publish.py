@@ -9,7 +9,6 @@ policy tree. Bad credentials stop it at the first call with a clear error.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -35,11 +34,15 @@ def _api(url: str, token: str | None, user: str | None, password: str | None) ->
 
 
 def _expand(doc: Any, values: Mapping[str, str]) -> Any:
-    """Resolve ``${VAR}`` placeholders (contact point addresses) from ``values``."""
-    text = re.sub(
-        r"\$\{([A-Z0-9_]+)\}", lambda m: values.get(m.group(1), m.group(0)), json.dumps(doc)
-    )
-    return json.loads(text)
+    """Resolve ``${VAR}`` placeholders (contact point addresses) from ``values``, in
+    the parsed document's strings (a quote in a value cannot break the JSON)."""
+    if isinstance(doc, dict):
+        return {k: _expand(v, values) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [_expand(v, values) for v in doc]
+    if isinstance(doc, str):
+        return re.sub(r"\$\{([A-Z0-9_]+)\}", lambda m: values.get(m.group(1), m.group(0)), doc)
+    return doc
 
 
 def publish(

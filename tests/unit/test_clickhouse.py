@@ -159,19 +159,42 @@ def test_a_row_the_store_refuses_is_isolated_and_the_rest_stored(
     migrate(chdb_client, database)
     spans = [otlp.span(otlp.gen_ai()) for _ in range(7)]
     result = Pipeline(native=False).process([Message("t", 0, 0, otlp.request(spans))])
-    bad = result.calls[3]._replace(retry_attempt=70_000)  # past validation, as before
-    result.calls[3] = bad
+    bad = [result.calls[i]._replace(retry_attempt=70_000) for i in (2, 5)]  # as before
+    result.calls[2], result.calls[5] = bad
     ClickHouseSink(chdb_client, database).write(result)  # no RetryLater
     stored = chdb_client.query(f"SELECT count() FROM {database}.llm_calls FINAL").result_rows
-    assert stored[0][0] == 6
-    (letter,) = chdb_client.query(
-        f"SELECT reason, stage, span_id FROM {database}.dead_letters FINAL"
+    assert stored[0][0] == 5
+    letters = chdb_client.query(
+        f"SELECT reason, stage, span_id FROM {database}.dead_letters FINAL ORDER BY span_index"
     ).result_rows
-    assert letter == ("refused_by_store", "store", bad.span_id)
+    assert sorted(letters) == sorted(("refused_by_store", "store", b.span_id) for b in bad)
     (batch,) = chdb_client.query(
         f"SELECT llm_spans, rejected FROM {database}.ingest_batches FINAL"
     ).result_rows
-    assert batch == (7, 1)
+    assert batch == (7, 2)
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        ("Code: 74. DB::Exception: Cannot write to file: errno: 28, No space left on device", True),
+        ("Code: 243. DB::Exception: Cannot reserve 1.00 MiB, not enough space", True),
+        ("Code: 252. DB::Exception: Too many parts (300)", True),
+        ("Code: 236. DB::Exception: Server is shutting down", True),
+        ("Code: 497. DB::Exception: Not enough privileges", True),
+        ("Code: 60. DB::Exception: Unknown table expression identifier", True),
+        ("HTTP driver received HTTP status 503", True),
+        ("Code: 53. DB::Exception: Type mismatch in VALUES section", False),
+        ("Code: 321. DB::Exception: Value is out of range of data type UInt16", False),
+    ],
+)
+def test_only_positive_evidence_blames_a_row(error: str, transient: bool) -> None:
+    """Store outages are retried (never dead-lettering good rows); row errors are split."""
+    from llmpulse.stream_jobs.sink import is_transient
+
+    assert is_transient(RuntimeError(error)) is transient
+    assert is_transient(ConnectionRefusedError(111, "refused")) is True
+    assert is_transient(OverflowError("ushort format requires 0 <= number <= 65535")) is False
 
 
 def test_new_calls_at_reused_offsets_are_stored_not_deduplicated(

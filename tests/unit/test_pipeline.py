@@ -252,6 +252,8 @@ def test_same_offsets_with_other_content_get_another_token(pipe: Pipeline) -> No
         ("absurd_duration", {"gen_ai.response.time_to_first_chunk": float("nan")}, 500.0),
         ("absurd_duration", {}, 1.6e13),  # ends in year 2533
         ("wrong_type", {"gen_ai.usage.output_tokens": "²"}, 500.0),
+        ("wrong_type", {"gen_ai.usage.output_tokens": "--5"}, 500.0),
+        ("wrong_type", {"gen_ai.usage.output_tokens": "٣"}, 500.0),  # int() takes it
     ],
 )
 def test_values_no_column_or_rollup_can_hold_are_rejected(

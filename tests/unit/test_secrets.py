@@ -26,6 +26,8 @@ def test_sasl_password_is_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
         ("chdb:///var/lib/llmpulse", "chdb:///var/lib/llmpulse"),
         ("http://:pw-no-user@host:8123", "http://:***@host:8123"),
         ("https://u:p@ss@w@rd@host:8443/db", "https://u:***@host:8443/db"),
+        ("http://w:pa/ss@ch:8123", "http://w:***@ch:8123"),
+        ("https://ch:8443/?user=w&password=s3cret", "https://ch:8443/?user=w&password=***"),
     ],
 )
 def test_dsn_passwords_are_redacted_for_logs(dsn: str, shown: str) -> None:

@@ -335,6 +335,6 @@ def test_visible_floor_is_the_start_of_the_write_under_way() -> None:
             return super().token
 
     start = datetime.now(UTC)
-    sink.write(Slow(sources=[("t", 0, 0)]))
+    sink.write(Slow(sources=[("t", 0, 0, 0, 0)]))
     ((floor, then),) = seen
     assert start <= floor and (then - floor).total_seconds() >= 0.04
