@@ -65,6 +65,9 @@ class DeadLetter(NamedTuple):
     payload: bytes  # original bytes (truncated) or the span's attributes as JSON
     payload_size: int
     rejected_at: datetime
+    #: Spans this record stands for: 1, or (for the record after a message's samples of
+    #: one reason) all the further spans of that message rejected for that reason.
+    span_count: int = 1
 
 
 class BatchRow(NamedTuple):

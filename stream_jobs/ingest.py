@@ -117,7 +117,7 @@ class Ingest:
         st.messages += len(messages)
         st.spans += result.spans
         st.calls += result.call_count
-        st.rejected += len(result.dead_letters)
+        st.rejected += sum(dl.span_count for dl in result.dead_letters)
         st.non_llm += result.non_llm_spans
         return result
 

@@ -59,6 +59,10 @@ class BatchResult:
     non_llm_spans: int = 0
     #: Each source message: (topic, partition, offset, length, CRC-32C of its value).
     sources: list[tuple[str, int, int, int, int]] = field(default_factory=list)
+    #: Rejected spans per (topic, partition, offset, reason); where the record that
+    #: counts those beyond the samples stands in ``dead_letters``.
+    rejections: dict[tuple[str, int, int, str], int] = field(default_factory=dict)
+    overflow: dict[tuple[str, int, int, str], int] = field(default_factory=dict)
 
     @property
     def call_count(self) -> int:
@@ -94,7 +98,11 @@ class Pipeline:
         max_message_bytes: int = 8 * 1024 * 1024,
         clock_ns: Callable[[], int] = time.time_ns,
         native: bool | None = None,
+        dead_letter_samples: int = 10,
     ) -> None:
+        #: Per message and reason, this many rejected spans get a dead letter each;
+        #: one more record counts the rest (bounds dead letters per message).
+        self.dead_letter_samples = dead_letter_samples
         self.catalogue = catalogue or PriceCatalogue.load()
         self.limits = limits or Limits()
         self.max_message_bytes = max_message_bytes
@@ -123,7 +131,32 @@ class Pipeline:
                 )
         if self.native is not None:
             result.native_block, result.native_rows = self.native.take_block()
+        for key, pos in result.overflow.items():
+            more = result.rejections[key] - self.dead_letter_samples
+            dl = result.dead_letters[pos]
+            result.dead_letters[pos] = dl._replace(
+                span_count=more, detail=f"{dl.detail} (this and {more - 1} more spans like it)"
+            )
         return result
+
+    def _reject(
+        self,
+        msg: Message,
+        index: int,
+        rej: Rejection,
+        span: Any,
+        fields: dict[str, Any],
+        result: BatchResult,
+    ) -> None:
+        """A dead letter for the span, unless the message's samples of this reason are
+        taken: then it is counted on the one record that stands for the rest."""
+        key = (msg.topic, msg.partition, msg.offset, rej.reason)
+        n = result.rejections[key] = result.rejections.get(key, 0) + 1
+        if n > self.dead_letter_samples + 1:
+            return
+        if n == self.dead_letter_samples + 1:
+            result.overflow[key] = len(result.dead_letters)
+        result.dead_letters.append(_span_dead(msg, index, rej, span, fields))
 
     def _process_message(self, msg: Message, now_ns: int, result: BatchResult) -> None:
         value = msg.value or b""
@@ -239,7 +272,7 @@ class Pipeline:
         counts: list[int],
     ) -> None:
         try:
-            if duplicate:
+            if duplicate and len(span.trace_id) == 16 and len(span.span_id) == 8:
                 raise Rejection("duplicate_span", "span id repeated in the message")
             record = normalise_span(
                 span,
@@ -252,13 +285,13 @@ class Pipeline:
             )
         except Rejection as rej:
             counts[3] += 1
-            result.dead_letters.append(_span_dead(msg, index, rej, span, merged))
+            self._reject(msg, index, rej, span, merged, result)
             return
         except Exception as exc:
             log.exception("internal error normalising span %d of %s/%d@%d", index, *_where(msg))
             counts[3] += 1
             bug = Rejection("internal_error", repr(exc)[:500], "normalise")
-            result.dead_letters.append(_span_dead(msg, index, bug, span, merged))
+            self._reject(msg, index, bug, span, merged, result)
             return
         if record.price_status != "ok":
             counts[4] += 1

@@ -51,7 +51,7 @@ def summarise(client: ClickHouseClient, database: str = "llmpulse") -> dict[str,
     rejects = _rows(
         client,
         f"""
-        SELECT reason, stage, count() FROM {db}.dead_letters FINAL
+        SELECT reason, stage, sum(span_count) FROM {db}.dead_letters FINAL
         GROUP BY reason, stage ORDER BY count() DESC""",
     )
     (messages, spans, non_llm) = _rows(

@@ -127,7 +127,8 @@ def mixed_stream(
         rejects = {
             r["reason"]: r["n"]
             for r in sql_in_child(
-                dsn, "SELECT reason, count() n FROM llmpulse.dead_letters FINAL GROUP BY reason"
+                dsn,
+                "SELECT reason, sum(span_count) n FROM llmpulse.dead_letters FINAL GROUP BY reason",
             )
         }
         return MixedResult(messages, good, garbage, bad, calls, rejects, dlq, code)

@@ -327,7 +327,7 @@ PIPELINE = Dashboard(
         Panel(
             "Dead letters by reason",
             "timeseries",
-            "SELECT $__timeInterval(rejected_at) AS time, reason, count() AS rejects "
+            "SELECT $__timeInterval(rejected_at) AS time, reason, sum(span_count) AS rejects "
             "FROM dead_letters FINAL WHERE $__timeFilter(rejected_at) "
             "GROUP BY time, reason ORDER BY time",
             ("time", "reason", "rejects"),

@@ -40,7 +40,7 @@ def test_ddl_matches_the_record_contract(chdb_client: Any, database: str) -> Non
 
 def test_migrate_is_idempotent_and_sets_retention(chdb_client: Any, database: str) -> None:
     """A second migrate applies nothing; the TTL follows the retention setting."""
-    assert migrate(chdb_client, database, ttl_days=30) == [1, 2, 3, 4, 5, 6, 7]
+    assert migrate(chdb_client, database, ttl_days=30) == [1, 2, 3, 4, 5, 6, 7, 8]
     assert migrate(chdb_client, database, ttl_days=7) == []
     ddl = chdb_client.command(f"SHOW CREATE TABLE {database}.llm_calls")
     assert "toIntervalDay(7)" in ddl

@@ -264,3 +264,14 @@ def test_values_no_column_or_rollup_can_hold_are_rejected(
     assert res.call_count == 0
     assert [d.reason for d in res.dead_letters] == [reason]
     assert reason in REJECT_REASONS
+
+
+def test_dead_letters_per_message_are_bounded_and_count_every_span(pipe: Pipeline) -> None:
+    """600 id-less spans: missing_ids (not duplicate_span), 11 records counting 600."""
+    spans = [otlp.span(otlp.gen_ai(), trace_id=b"\x01", span_id=b"\x01") for _ in range(600)]
+    res = run(pipe, otlp.request(spans))
+    assert res.call_count == 0
+    assert {d.reason for d in res.dead_letters} == {"missing_ids"}
+    assert len(res.dead_letters) == pipe.dead_letter_samples + 1
+    assert sum(d.span_count for d in res.dead_letters) == 600
+    assert res.batches[0].rejected == 600
