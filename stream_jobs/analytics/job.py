@@ -140,15 +140,8 @@ class AnalyticsJob:
         refresh_transactions(self.client, self.db, since, dirty.first_start)
         events, fed = self._feed_drift(timedelta(0) if final else self.settle)
         stats.closed_minutes_fed, stats.drift_events, stats.events = fed, len(events), events
-        if events:
-            now = datetime.now(UTC)
-            self.client.insert(
-                f"{self.db}.drift_events",
-                [[*_event_row(e), now] for e in events],
-                column_names=EVENT_COLUMNS,
-            )
-            for e in events:
-                log.warning("drift: %s/%s %s", e.service_name, e.model, e.detail)
+        for e in events:
+            log.warning("drift: %s/%s %s", e.service_name, e.model, e.detail)
         max_ingested = dirty.max_ingested
         if max_ingested.tzinfo is None:
             max_ingested = max_ingested.replace(tzinfo=UTC)
@@ -228,9 +221,22 @@ ORDER BY c.minute, c.service_name, c.request_model""",
         events.sort(
             key=lambda e: (e.minute, e.service_name, e.model, e.kind != RESPONSE_MODEL_CHANGED)
         )
+        # Events first, then the detector state: a crash in between re-feeds the same
+        # minutes from the old state, makes the same events and they replace by key
+        # (series, metric, minute), so each is stored exactly once.
+        self._store_events(events)
         self._save("drift", "monitor", self.monitor.dumps())
         self._save("rollup", "fed_until", closed_until.isoformat())
         return events, int(minutes)
+
+    def _store_events(self, events: list[DriftEvent]) -> None:
+        if events:
+            now = datetime.now(UTC)
+            self.client.insert(
+                f"{self.db}.drift_events",
+                [[*_event_row(e), now] for e in events],
+                column_names=EVENT_COLUMNS,
+            )
 
     def _response_model_events(self, window: dict[str, datetime]) -> list[DriftEvent]:
         """Each (series, response model) pair once, from the minute it first answered."""

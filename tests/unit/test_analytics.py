@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import pytest
 
 from llmpulse.stream_jobs import Message, Pipeline
 from llmpulse.stream_jobs.analytics.job import AnalyticsJob
@@ -189,6 +190,47 @@ def test_drift_events_land_once_and_state_persists(chdb_client: Any, database: s
     assert state == (1,)
     resumed = AnalyticsJob(chdb_client, database)
     assert ("svc", "gpt-4o-mini", "latency_p50_ms") in resumed.monitor.series
+
+
+def test_a_crash_while_storing_drift_events_loses_none_and_doubles_none(
+    chdb_client: Any, database: str
+) -> None:
+    """The store fails as the events are written: the next job still stores each once."""
+    migrate(chdb_client, database)
+    sink, pipe = ClickHouseSink(chdb_client, database), Pipeline()
+    rng = np.random.default_rng(3)
+    base = (time.time_ns() - 4 * 3600 * 10**9) // MIN * MIN
+    spans = [
+        otlp.span(
+            otlp.gen_ai(),
+            start_ns=base + minute * MIN + k * 10**9,
+            duration_ms=float(rng.lognormal(6.5, 0.3)) * (3.0 if minute >= 60 else 1.0),
+        )
+        for minute in range(120)
+        for k in range(10)
+    ]
+    for i in range(0, len(spans), 400):
+        sink.write(pipe.process([Message("t", 0, i, otlp.request(spans[i : i + 400]))]))
+
+    class Crashing:
+        """The real client, except that writing drift events fails (a crash there)."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(chdb_client, name)
+
+        def insert(self, table: str, *args: Any, **kw: Any) -> Any:
+            if table.endswith(".drift_events"):
+                raise ConnectionError("the worker died here")
+            return chdb_client.insert(table, *args, **kw)
+
+    with pytest.raises(ConnectionError):
+        AnalyticsJob(Crashing(), database).refresh(final=True)  # type: ignore[arg-type]
+    AnalyticsJob(chdb_client, database).refresh(final=True)
+    AnalyticsJob(chdb_client, database).refresh(final=True)
+    rows = chdb_client.query(
+        f"SELECT metric FROM {database}.drift_events FINAL WHERE kind = 'shift'"
+    ).result_rows
+    assert [r[0] for r in rows] == ["latency_p50_ms"]
 
 
 def test_slow_refreshes_are_spaced_to_keep_their_share_of_the_worker() -> None:
