@@ -92,7 +92,7 @@ DEAD_LETTER_COLUMNS: tuple[str, ...] = DeadLetter._fields
 
 #: Every reason a record can be rejected for, with what it means.
 REJECT_REASONS: dict[str, str] = {
-    "malformed_protobuf": "the message is not an OTLP ExportTraceServiceRequest",
+    "malformed_protobuf": "the message (or one span of it) is not valid OTLP protobuf",
     "oversized_message": "the message is larger than the configured maximum",
     "missing_model": "an LLM span names neither a request nor a response model",
     "missing_ids": "the span has no valid trace id or span id",

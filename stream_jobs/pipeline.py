@@ -25,6 +25,7 @@ from llmpulse.stream_jobs.extract import extract, is_llm
 from llmpulse.stream_jobs.fastpath import Fed, NativeScanner, native_available, read_block
 from llmpulse.stream_jobs.normalise import Limits, Rejection, normalise_span
 from llmpulse.stream_jobs.pricing import PriceCatalogue
+from llmpulse.stream_jobs.salvage import salvage_request
 
 __all__ = ["BatchResult", "Message", "Pipeline"]
 
@@ -184,12 +185,22 @@ class Pipeline:
                 try:
                     req = decode_request(value)
                 except DecodeError as exc:
-                    result.dead_letters.append(
-                        _dead(
-                            msg, -1, "decode", "malformed_protobuf", str(exc)[:500], payload=value
+                    salvaged = salvage_request(value)
+                    if salvaged is None:
+                        result.dead_letters.append(
+                            _dead(
+                                msg,
+                                -1,
+                                "decode",
+                                "malformed_protobuf",
+                                str(exc)[:500],
+                                payload=value,
+                            )
                         )
-                    )
-                    counts[3] = 1
+                        counts[3] = 1
+                    else:  # one bad span costs only that span
+                        req, broken = salvaged
+                        self._process_request(msg, req, now_ns, result, counts, broken=broken)
                 else:
                     self._process_request(msg, req, now_ns, result, counts)
         result.spans += counts[0]
@@ -227,9 +238,11 @@ class Pipeline:
         result: BatchResult,
         counts: list[int],
         only: dict[int, bool] | None = None,
+        broken: dict[int, str] | None = None,
     ) -> None:
         """Every span of the request, or ``only`` those (index -> duplicate) the
-        compiled path left over (it counted the spans already)."""
+        compiled path left over (it counted the spans already); ``broken`` spans
+        (index -> decoding error, from :func:`.salvage.salvage_request`) are rejected."""
         seen: set[bytes] = set()
         index = -1
         for rs in req.resource_spans:
@@ -238,6 +251,13 @@ class Pipeline:
                 for span in ss.spans:
                     index += 1
                     if only is not None and index not in only:
+                        continue
+                    if broken and index in broken:
+                        counts[0] += 1
+                        counts[1] += 1
+                        counts[3] += 1
+                        bad = Rejection("malformed_protobuf", broken[index], "decode")
+                        self._reject(msg, index, bad, span, {}, result)
                         continue
                     if resource is None:
                         resource, _ = extract(rs.resource.attributes)

@@ -275,3 +275,48 @@ def test_dead_letters_per_message_are_bounded_and_count_every_span(pipe: Pipelin
     assert len(res.dead_letters) == pipe.dead_letter_samples + 1
     assert sum(d.span_count for d in res.dead_letters) == 600
     assert res.batches[0].rejected == 600
+
+
+def _deep_kvlist(depth: int) -> otlp.AnyValue:
+    v = otlp.AnyValue(string_value="leaf")
+    for _ in range(depth):
+        outer = otlp.AnyValue()
+        outer.kvlist_value.values.add(key="k").value.CopyFrom(v)
+        v = outer
+    return v
+
+
+def _field(number: int, body: bytes) -> bytes:
+    """A length-delimited protobuf field, encoded by hand."""
+    out, n = bytearray([number << 3 | 2]), len(body)
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    return bytes(out) + bytes([n]) + body
+
+
+def test_one_undecodable_span_costs_only_that_span(pipe: Pipeline) -> None:
+    """A kvlist 60 deep and an invalid UTF-8 byte: those two spans, not the message."""
+    good = [otlp.span(otlp.gen_ai()).SerializeToString() for _ in range(3)]
+    kv = _field(1, b"nested") + _field(2, _deep_kvlist(60).SerializeToString())
+    deep = otlp.span(otlp.gen_ai()).SerializeToString() + _field(9, kv)  # 9: attributes
+    utf8 = otlp.span(otlp.gen_ai(**{"llmpulse.feature": "XXXXXXXX"})).SerializeToString()
+    utf8 = utf8.replace(b"XXXXXXXX", b"\xff\xfe\xfd\xfc\xff\xfe\xfd\xfc")
+    resource = otlp.request([], service="svc")  # its resource, without spans
+    spans = b"".join(_field(2, s) for s in (good[0], deep, good[1], utf8, good[2]))
+    rs = otlp.ExportTraceServiceRequest.FromString(resource).resource_spans[0]
+    payload = _field(1, _field(1, rs.resource.SerializeToString()) + _field(2, spans))
+    res = run(pipe, payload)
+    assert res.call_count == 3
+    assert sorted((d.reason, d.span_index) for d in res.dead_letters) == [
+        ("malformed_protobuf", 1),
+        ("malformed_protobuf", 3),
+    ]
+    assert (res.batches[0].spans, res.batches[0].rejected) == (5, 2)
+
+
+def test_a_broken_envelope_is_still_rejected_whole(pipe: Pipeline) -> None:
+    """Truncated bytes: one message-level dead letter, as before."""
+    payload = otlp.request([otlp.span(otlp.gen_ai())])[:-7]
+    res = run(pipe, payload)
+    assert [(d.reason, d.span_index) for d in res.dead_letters] == [("malformed_protobuf", -1)]
