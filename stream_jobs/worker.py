@@ -7,6 +7,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -14,6 +15,7 @@ from llmpulse.errors import ConfigError, MissingExtraError
 from llmpulse.stream_jobs.analytics.job import AnalyticsJob, drift_record
 from llmpulse.stream_jobs.clickhouse import ClickHouseClient, connect, migrate, redact_dsn
 from llmpulse.stream_jobs.ingest import Ingest
+from llmpulse.stream_jobs.normalise import Limits
 from llmpulse.stream_jobs.pipeline import Pipeline
 from llmpulse.stream_jobs.pricing import PriceCatalogue
 from llmpulse.stream_jobs.settings import WorkerSettings
@@ -41,7 +43,9 @@ def build_pipeline(settings: WorkerSettings, client: ClickHouseClient | None = N
         migrate(client, settings.clickhouse_database, settings.retention_days)
     catalogue = PriceCatalogue.load(settings.price_catalogue)
     record_catalogue(client, settings.clickhouse_database, catalogue)
-    pipeline = Pipeline(catalogue, max_message_bytes=settings.max_message_bytes)
+    pipeline = Pipeline(
+        catalogue, limits_for(settings), max_message_bytes=settings.max_message_bytes
+    )
     if pipeline.native is None:
         log.warning(
             "the compiled hot path is not built (install with cargo on PATH); "
@@ -50,6 +54,14 @@ def build_pipeline(settings: WorkerSettings, client: ClickHouseClient | None = N
     else:
         log.info("compiled hot path on: spans go to the Python path only when unusual")
     return pipeline
+
+
+def limits_for(settings: WorkerSettings) -> Limits:
+    """The validator's limits under these settings: a span older than the retention
+    is rejected (``ancient_timestamp``); stored, the table's TTL would delete it at
+    the next merge, after ingest had counted it as stored."""
+    default = Limits()
+    return replace(default, max_age_days=min(default.max_age_days, settings.retention_days))
 
 
 def record_catalogue(client: ClickHouseClient, database: str, catalogue: PriceCatalogue) -> None:

@@ -320,3 +320,15 @@ def test_a_broken_envelope_is_still_rejected_whole(pipe: Pipeline) -> None:
     payload = otlp.request([otlp.span(otlp.gen_ai())])[:-7]
     res = run(pipe, payload)
     assert [(d.reason, d.span_index) for d in res.dead_letters] == [("malformed_protobuf", -1)]
+
+
+def test_spans_older_than_the_retention_are_rejected_not_stored_then_deleted() -> None:
+    """A 100-day-old span with 90-day retention: ancient_timestamp (the TTL dropped it)."""
+    from llmpulse.stream_jobs.settings import WorkerSettings
+    from llmpulse.stream_jobs.worker import limits_for
+
+    pipe = Pipeline(limits=limits_for(WorkerSettings(retention_days=90)), native=False)
+    old = otlp.span(otlp.gen_ai(), start_ns=time.time_ns() - 100 * 86_400 * 10**9)
+    res = pipe.process([Message("t", 0, 0, otlp.request([old]))])
+    assert [d.reason for d in res.dead_letters] == ["ancient_timestamp"]
+    assert limits_for(WorkerSettings(retention_days=900)).max_age_days == 400.0
