@@ -168,6 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
     so.add_argument("--kill-every", type=float, default=7.0, help="seconds between kills (7)")
     so.add_argument("--kafka", help="use this broker instead of starting one")
     so.add_argument(
+        "--hostile",
+        type=float,
+        metavar="S",
+        help="also send one hostile message every S seconds (values past their column, "
+        "non-finite numbers, id-less floods, undecodable spans, garbage)",
+    )
+    so.add_argument(
         "--mixed",
         type=int,
         metavar="N",

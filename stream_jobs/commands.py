@@ -150,6 +150,7 @@ def cmd_soak(args: argparse.Namespace) -> int:
         kill_every=args.kill_every,
         kafka=args.kafka,
         say=lambda m: print(m, file=sys.stderr),
+        hostile_every=args.hostile,
     )
     print(json.dumps(result, indent=2, default=str))
     return 0 if result["ok"] else 1

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from llmpulse.collectors import KafkaSpanExporter
+from llmpulse.stream_jobs.bench.hostile import HOSTILE, hostile_message
 from llmpulse.stream_jobs.broker.local import broker_unless
 from llmpulse.stream_jobs.demo.traffic import TrafficGenerator
 from llmpulse.stream_jobs.settings import WorkerSettings
@@ -34,8 +35,13 @@ def soak(
     folder: Path | None = None,
     seed: int = 1,
     say: Any = print,
+    hostile_every: float | None = None,
 ) -> dict[str, Any]:
-    """Run the soak; return emitted vs stored and whether they match."""
+    """Run the soak; return emitted vs stored and whether they match.
+
+    ``hostile_every``: also send one hostile message (:mod:`.hostile`, cycling through
+    its kinds) every so many seconds into the same topic during the traffic; the good
+    totals must stay exact and every hostile span must be in the dead letters."""
     with tempfile.TemporaryDirectory(prefix="llmpulse-soak-") as tmp:
         base = folder or Path(tmp)
         kafka, broker = broker_unless(kafka, base / "kafka")
@@ -53,12 +59,20 @@ def soak(
             time.sleep(made * pace)
 
         thread = threading.Thread(target=gen.run, args=(events, paced), daemon=True)
+        hostile_sent: dict[str, int] = {}
+        hostile = threading.Thread(
+            target=_send_hostile,
+            args=(kafka, topic, hostile_every, thread, hostile_sent),
+            daemon=True,
+        )
         kills = 0
         try:
             worker = WorkerProcess(
                 kafka, dsn, base / "worker", topic=topic, group_id="soak", extra_env=env
             ).start()
             thread.start()
+            if hostile_every:
+                hostile.start()
             while thread.is_alive():
                 thread.join(kill_every)
                 if thread.is_alive():
@@ -69,6 +83,8 @@ def soak(
                         kafka, dsn, base / "worker", topic=topic, group_id="soak", extra_env=env
                     ).start()
             exporter.shutdown()
+            if hostile_every:
+                hostile.join()
             worker.wait_caught_up(timeout=600)
             worker.stop()
         finally:
@@ -89,6 +105,12 @@ def soak(
         )[0]
         cost = Decimal(e.cost_pico) / 10**12
         panel = _dashboard_totals(dsn)
+        rejected = sql_in_child(dsn, "SELECT sum(span_count) n FROM llmpulse.dead_letters FINAL")[
+            0
+        ]["n"]
+        expected_rejects = e.bad_spans + sum(
+            n * max(HOSTILE[kind][1], 1) for kind, n in hostile_sent.items()
+        )
         checks = {
             "calls": calls["n"] == e.calls,
             "input_tokens": int(calls["i"]) == e.input_tokens,
@@ -99,6 +121,7 @@ def soak(
             "rollup_cost": Decimal(rollup["c"]) == cost,
             "dashboard_calls": panel["calls"] == e.calls,
             "dashboard_cost": panel["cost"] == cost,
+            "every_reject_counted": int(rejected or 0) == expected_rejects,
         }
         return {
             "ok": all(checks.values()),
@@ -107,7 +130,27 @@ def soak(
             "emitted": e.as_dict(),
             "stored": {"calls": calls, "rollup": rollup, "tx": tx},
             "dropped_by_exporter": exporter.stats.spans_dropped,
+            "hostile_sent": hostile_sent,
         }
+
+
+def _send_hostile(
+    kafka: str, topic: str, every: float | None, traffic: threading.Thread, sent: dict[str, int]
+) -> None:
+    """One hostile message every ``every`` seconds while the traffic runs (and one of
+    each kind at least), counted by kind in ``sent``."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=kafka)
+    n = 0
+    while n < len(HOSTILE) or traffic.is_alive():
+        kind, payload = hostile_message(n)
+        producer.send(topic, payload)
+        sent[kind] = sent.get(kind, 0) + 1
+        n += 1
+        time.sleep(every or 1.0)
+    producer.flush()
+    producer.close()
 
 
 def _dashboard_totals(dsn: str) -> dict[str, Any]:

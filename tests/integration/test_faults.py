@@ -135,12 +135,28 @@ def test_mixed_stream_with_many_malformed_records(kafka: str, tmp_path: Path) ->
 def test_repeated_sigkill_during_traffic_keeps_every_total_exact(
     kafka: str, tmp_path: Path
 ) -> None:
-    """The soak, scaled for CI: killed mid-traffic again and again, totals stay exact."""
+    """The soak, scaled for CI, in hostile mode: killed mid-traffic again and again while
+    hostile messages flow, the good totals stay exact and every hostile span is counted."""
     from llmpulse.stream_jobs.bench.soak import soak
 
     result = soak(
-        events=4000, seconds=16, kill_every=4, kafka=kafka, folder=tmp_path, say=lambda _m: None
+        events=4000,
+        seconds=16,
+        kill_every=4,
+        kafka=kafka,
+        folder=tmp_path,
+        say=lambda _m: None,
+        hostile_every=0.5,
     )
+    assert set(result["hostile_sent"]) == {
+        "retry_past_uint16",
+        "ttft_infinite",
+        "ends_in_2533",
+        "superscript_tokens",
+        "idless_spans",
+        "deep_kvlist",
+        "garbage",
+    }
     assert result["kills"] >= 2
     assert result["checks"] == {k: True for k in result["checks"]}
     assert result["dropped_by_exporter"] == 0
