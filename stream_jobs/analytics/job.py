@@ -32,6 +32,7 @@ from llmpulse.stream_jobs.analytics.drift import (
 )
 from llmpulse.stream_jobs.analytics.rollups import (
     find_dirty,
+    is_data_error,
     refresh_rollups,
     refresh_transactions,
 )
@@ -72,6 +73,11 @@ class RefreshStats:
     closed_minutes_fed: int = 0
     drift_events: int = 0
     events: list[DriftEvent] = field(default_factory=list, repr=False)
+    #: What one bad row could not stop, left as it was and reported: rollup minutes
+    #: and transaction parts whose data a statement refused, the drift feed.
+    failed_minutes: dict[datetime, str] = field(default_factory=dict)
+    failed_transaction_parts: list[int] = field(default_factory=list)
+    drift_error: str = ""
 
 
 class AnalyticsJob:
@@ -136,9 +142,25 @@ class AnalyticsJob:
         if dirty.rows == 0 or dirty.first_start is None or dirty.max_ingested is None:
             return stats
         stats.rows, stats.minutes = dirty.rows, len(dirty.minutes)
-        refresh_rollups(self.client, self.db, dirty.minutes)
-        refresh_transactions(self.client, self.db, since, dirty.first_start)
-        events, fed = self._feed_drift(timedelta(0) if final else self.settle)
+        stats.failed_minutes = refresh_rollups(self.client, self.db, dirty.minutes)
+        stats.failed_transaction_parts = refresh_transactions(
+            self.client, self.db, since, dirty.first_start
+        )
+        for minute, error in stats.failed_minutes.items():
+            log.error("rollups of minute %s left as they were: %s", minute, error)
+        if stats.failed_transaction_parts:
+            log.error(
+                "transaction costs of hash parts %s left as they were (their data failed)",
+                stats.failed_transaction_parts,
+            )
+        try:
+            events, fed = self._feed_drift(timedelta(0) if final else self.settle)
+        except Exception as exc:
+            if not is_data_error(exc):
+                raise
+            stats.drift_error = str(exc).splitlines()[0][:300]
+            log.error("drift feed skipped this time: %s", stats.drift_error)
+            events, fed = [], 0
         stats.closed_minutes_fed, stats.drift_events, stats.events = fed, len(events), events
         for e in events:
             log.warning("drift: %s/%s %s", e.service_name, e.model, e.detail)

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from llmpulse.stream_jobs.analytics.sketch import sql_bucket, sql_sketch
 from llmpulse.stream_jobs.clickhouse import ClickHouseClient, check_identifier
 
-__all__ = ["Dirty", "find_dirty", "refresh_rollups", "refresh_transactions"]
+__all__ = ["Dirty", "find_dirty", "is_data_error", "refresh_rollups", "refresh_transactions"]
 
 #: Minutes recomputed per statement (keeps a month-long backfill in bounded pieces).
 CHUNK = 720
@@ -27,6 +27,15 @@ CHUNK = 720
 #: each inserted block once more on insert only costs time (half the insert here).
 INSERT_SETTINGS = {"optimize_on_insert": 0}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_PARTS = 16
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """An error the data caused (a value a function cannot take), not the store being
+    unwell: the same rule the sink uses to blame rows."""
+    from llmpulse.stream_jobs.sink import is_transient
+
+    return not is_transient(exc)
 
 
 @dataclass(frozen=True)
@@ -101,24 +110,42 @@ GROUP BY minute, service_name, environment, team, feature, risk_tier, provider, 
 """
 
 
-def refresh_rollups(client: ClickHouseClient, db: str, minutes: list[datetime]) -> None:
-    """Recompute ``latency_1m`` and ``cost_1m`` for ``minutes``, ``CHUNK`` at a time."""
+def refresh_rollups(
+    client: ClickHouseClient, db: str, minutes: list[datetime]
+) -> dict[datetime, str]:
+    """Recompute ``latency_1m`` and ``cost_1m`` for ``minutes``, ``CHUNK`` at a time.
+
+    A chunk that fails is recomputed minute by minute, so data one minute cannot hold
+    stops only that minute: ``{minute: error}`` of those left as they were."""
     db = check_identifier(db)
     latency, cost = _latency_sql(db), _cost_sql(db)
-    for i in range(0, len(minutes), CHUNK):
-        chunk = minutes[i : i + CHUNK]
-        params = {
-            "minutes": chunk,
-            "lo": min(chunk),
-            "hi": max(chunk) + timedelta(minutes=1),
-        }
+    failed: dict[datetime, str] = {}
+
+    def run(chunk: list[datetime]) -> None:
+        params = {"minutes": chunk, "lo": min(chunk), "hi": max(chunk) + timedelta(minutes=1)}
         client.command(latency, parameters=params, settings=INSERT_SETTINGS)
         client.command(cost, parameters=params, settings=INSERT_SETTINGS)
+
+    for i in range(0, len(minutes), CHUNK):
+        chunk = minutes[i : i + CHUNK]
+        try:
+            run(chunk)
+        except Exception as exc:
+            if len(chunk) == 1 or not is_data_error(exc):
+                raise
+            for minute in chunk:
+                try:
+                    run([minute])
+                except Exception as one:
+                    if not is_data_error(one):
+                        raise
+                    failed[minute] = str(one).splitlines()[0][:300]
+    return failed
 
 
 def refresh_transactions(
     client: ClickHouseClient, db: str, since: datetime, first_start: datetime
-) -> None:
+) -> list[int]:
     """Recompute every transaction with a call ingested after ``since``.
 
     Every call of such a transaction starts no earlier than its first known call
@@ -145,8 +172,7 @@ def refresh_transactions(
         lo = min(lo, _utc(known))
     # toString: grouping LowCardinality values into arrays costs more than the plain
     # strings (same values stored).
-    client.command(
-        f"""
+    sql = f"""
 INSERT INTO {db}.transaction_costs
 SELECT transaction_id, min(start_time), max(end_time),
        argMin(toString(service_name), start_time), argMin(toString(team), start_time),
@@ -158,12 +184,30 @@ SELECT transaction_id, min(start_time), max(end_time),
        sum(cache_creation_tokens), sum(reasoning_tokens),
        sum(cost_usd), sumIf(cost_usd, status = 'error'), now64(3)
 FROM {db}.llm_calls FINAL
-WHERE start_time >= {{lo:DateTime64(6)}} AND {touched}
+WHERE start_time >= {{lo:DateTime64(6)}} AND {touched} AND {{part}}
 GROUP BY transaction_id
-""",
-        parameters={"since": since, "lo": lo},
-        settings=INSERT_SETTINGS,
-    )
+"""
+    params = {"since": since, "lo": lo}
+    # All at once; if the data of some transaction cannot be summed, in 16 parts by
+    # hash, leaving only the failing parts as they were (their numbers are returned).
+    try:
+        client.command(sql.replace("{part}", "1"), parameters=params, settings=INSERT_SETTINGS)
+        return []
+    except Exception as exc:
+        if not is_data_error(exc):
+            raise
+    failed = []
+    for part in range(_PARTS):
+        where = f"cityHash64(transaction_id) % {_PARTS} = {part}"
+        try:
+            client.command(
+                sql.replace("{part}", where), parameters=params, settings=INSERT_SETTINGS
+            )
+        except Exception as exc:
+            if not is_data_error(exc):
+                raise
+            failed.append(part)
+    return failed
 
 
 def _utc(t: datetime) -> datetime:

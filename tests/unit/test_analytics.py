@@ -364,3 +364,22 @@ def test_the_only_writers_floor_replaces_the_margin_and_keeps_late_visible_rows(
     total = one(chdb_client, f"SELECT count() FROM {database}.llm_calls FINAL")[0]
     assert total == first + second + 1
     assert one(chdb_client, f"SELECT sum(calls) FROM {database}.cost_1m FINAL")[0] == total
+
+
+def test_one_row_analytics_cannot_compute_stops_only_its_minute(
+    chdb_client: Any, database: str
+) -> None:
+    """A stored ttft of inf froze every refresh; now only its minute is left, reported."""
+    migrate(chdb_client, database)
+    sink, pipe = ClickHouseSink(chdb_client, database), Pipeline(native=False)
+    base = (time.time_ns() - 3600 * 10**9) // MIN * MIN
+    spans = [otlp.span(otlp.gen_ai(), start_ns=base + m * MIN + 10**9) for m in range(5)]
+    result = pipe.process([Message("t", 0, 0, otlp.request(spans))])
+    result.calls[2] = result.calls[2]._replace(ttft_ms=float("inf"))  # past validation
+    sink.write(result)
+    stats = AnalyticsJob(chdb_client, database).refresh(final=True)
+    assert len(stats.failed_minutes) == 1
+    got = one(chdb_client, f"SELECT sum(calls) FROM {database}.cost_1m FINAL")
+    assert got == (4,)
+    tx = one(chdb_client, f"SELECT count() FROM {database}.transaction_costs FINAL")
+    assert tx[0] >= 4
