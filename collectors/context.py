@@ -7,7 +7,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import collections
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -116,8 +118,12 @@ class TransactionBatchSpanProcessor(BatchSpanProcessor):
         super().__init__(exporter, **kw)
         self.shutdown_timeout_ms = shutdown_timeout_ms
         self._count_drop = getattr(exporter, "dropped_in_queue", None)
-        # The SDK's own queue (a bounded deque that drops silently when full).
+        # The SDK's own queue is a bounded deque that drops its oldest span silently
+        # when full: swap in one that counts each span it drops (same behaviour).
         self._bp = getattr(self, "_batch_processor", None)
+        queue = getattr(self._bp, "_queue", None)
+        if self._count_drop is not None and isinstance(queue, collections.deque):
+            self._bp._queue = _CountingQueue(queue.maxlen, self._count_drop)  # type: ignore[union-attr]
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         _tag_span(span)
@@ -131,11 +137,11 @@ class TransactionBatchSpanProcessor(BatchSpanProcessor):
         if (
             self._count_drop is not None
             and bp is not None
+            and bp._shutdown
             and span.context is not None
             and span.context.trace_flags.sampled
-            and (bp._shutdown or self._queued() >= bp._max_queue_size)
         ):
-            self._count_drop(1, "the SDK span queue is full (or shut down)")
+            self._count_drop(1, "ended after the span processor was shut down")
         super().on_end(span)
 
     def shutdown(self, timeout_millis: int | None = None) -> None:
@@ -162,3 +168,25 @@ class TransactionSpanProcessor(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
+
+
+class _CountingQueue(collections.deque):  # type: ignore[type-arg]
+    """A bounded deque that counts what it drops: appending to a full one pushes the
+    oldest out (as the SDK's own deque does). One lock keeps count and content exact
+    while the export thread pops."""
+
+    def __init__(self, maxlen: int | None, count_drop: Callable[[int, str], None]) -> None:
+        super().__init__((), maxlen)
+        self._count_drop = count_drop
+        self._lock = threading.Lock()
+
+    def appendleft(self, item: Any) -> None:
+        with self._lock:
+            full = self.maxlen is not None and len(self) >= self.maxlen
+            super().appendleft(item)
+        if full:
+            self._count_drop(1, "the SDK span queue was full")
+
+    def pop(self) -> Any:  # type: ignore[override]  # deque.pop takes no index
+        with self._lock:
+            return super().pop()

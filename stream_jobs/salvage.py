@@ -41,7 +41,10 @@ def _fields(buf: bytes) -> Iterator[tuple[int, int, bytes]]:
     """(field number, wire type, bytes of a length-delimited value) of ``buf``."""
     i = 0
     while i < len(buf):
+        start = i
         tag, i = _varint(buf, i)
+        if i - start > 5 or tag > 0xFFFFFFFF or tag >> 3 == 0:  # as upb: no such tag
+            raise _Broken("invalid field tag")
         field, wire = tag >> 3, tag & 7
         if wire == 0:
             _, i = _varint(buf, i)
