@@ -36,6 +36,9 @@ def firing(client_in: Any, db: str, uid: str) -> list[tuple[Any, ...]]:
     return [tuple(r) for r in rows if r[-1] is not None and r[-1] > alert.threshold]
 
 
+DAY_NS = 86_400 * 10**9
+
+
 def fill(client: Any, db: str, bad: bool) -> None:
     migrate(client, db)
     sink, pipe = ClickHouseSink(client, db), Pipeline()
@@ -65,9 +68,11 @@ def fill(client: Any, db: str, bad: bool) -> None:
                     error=i % 2 == 0,
                 )
             )
-            if i < 12:  # ~$27 each: today's spend passes the $300 daily budget
+            if i < 12:  # ~$27 each: today's spend passes the $300 daily budget (UTC day:
+                # started after midnight even when the test runs just after it)
+                today = max(now - 5 * 10**9, now // DAY_NS * DAY_NS + 10**9)
                 spans.append(
-                    otlp.span(otlp.gen_ai("claude-sonnet-4", inp=9_000_000, out=10), start_ns=start)
+                    otlp.span(otlp.gen_ai("claude-sonnet-4", inp=9_000_000, out=10), start_ns=today)
                 )
             if i < 20:
                 spans.append(otlp.span(otlp.gen_ai(inp=-1), start_ns=start))
