@@ -98,6 +98,10 @@ class AnalyticsJob:
         #: Only writer's earliest stamp not yet visible (see the module's step 1).
         self.visible_floor = visible_floor
         self._started = False
+        #: A feed is owed while the newest calls are younger than ``settle``: their
+        #: minutes close at a later refresh, even one that finds no new calls.
+        self._feed_owed = False
+        self._last_ingested: datetime | None = None
         self.db = check_identifier(database)
         self.lateness = lateness
         self.margin = margin
@@ -140,6 +144,11 @@ class AnalyticsJob:
         since = watermark - margin if watermark > _EPOCH else _EPOCH
         dirty = find_dirty(self.client, self.db, since)
         if dirty.rows == 0 or dirty.first_start is None or dirty.max_ingested is None:
+            # No new calls, but minutes may have closed since the last feed: the calls
+            # then were too fresh (``settle``), or the worker is stopping.
+            if final or self._feed_owed:
+                self._feed_owed = not final and self._still_settling()
+                self._drift_step(stats, final)
             return stats
         stats.rows, stats.minutes = dirty.rows, len(dirty.minutes)
         stats.failed_minutes = refresh_rollups(self.client, self.db, dirty.minutes)
@@ -153,6 +162,23 @@ class AnalyticsJob:
                 "transaction costs of hash parts %s left as they were (their data failed)",
                 stats.failed_transaction_parts,
             )
+        max_ingested = dirty.max_ingested
+        if max_ingested.tzinfo is None:
+            max_ingested = max_ingested.replace(tzinfo=UTC)
+        self._last_ingested = max_ingested
+        self._feed_owed = not final
+        self._drift_step(stats, final)
+        if floor is not None:  # stamps are whole milliseconds: keep well below the floor
+            max_ingested = min(max_ingested, floor - timedelta(milliseconds=10))
+        self._save("rollup", "watermark", max_ingested.isoformat())
+        self._started = True
+        return stats
+
+    def _still_settling(self) -> bool:
+        last = self._last_ingested
+        return last is not None and datetime.now(UTC) - last <= self.settle
+
+    def _drift_step(self, stats: RefreshStats, final: bool) -> None:
         try:
             events, fed = self._feed_drift(timedelta(0) if final else self.settle)
         except Exception as exc:
@@ -164,14 +190,6 @@ class AnalyticsJob:
         stats.closed_minutes_fed, stats.drift_events, stats.events = fed, len(events), events
         for e in events:
             log.warning("drift: %s/%s %s", e.service_name, e.model, e.detail)
-        max_ingested = dirty.max_ingested
-        if max_ingested.tzinfo is None:
-            max_ingested = max_ingested.replace(tzinfo=UTC)
-        if floor is not None:  # stamps are whole milliseconds: keep well below the floor
-            max_ingested = min(max_ingested, floor - timedelta(milliseconds=10))
-        self._save("rollup", "watermark", max_ingested.isoformat())
-        self._started = True
-        return stats
 
     def _feed_drift(self, settle: timedelta) -> tuple[list[DriftEvent], int]:
         """Feed minutes closed since the last feed; return events and minutes fed.
