@@ -14,6 +14,8 @@ from llmpulse.stream_jobs.ingest import Ingest, IngestStats
 from llmpulse.stream_jobs.lag import LagRecorder
 from llmpulse.stream_jobs.logs import rate_limit_handlers
 from llmpulse.stream_jobs.pipeline import Message, Pipeline
+from llmpulse.stream_jobs.record_batches import install as guard_record_batches
+from llmpulse.stream_jobs.record_batches import refused_reason
 from llmpulse.stream_jobs.settings import WorkerSettings
 from llmpulse.stream_jobs.sink import ClickHouseSink
 
@@ -83,6 +85,7 @@ def create_app(
         import faust
     except ImportError as exc:
         raise MissingExtraError("faust") from exc
+    guard_record_batches(settings.max_batch_bytes)
 
     app = faust.App(
         settings.group_id,
@@ -135,7 +138,11 @@ def create_app(
         ):
             msgs = [
                 Message(
-                    e.message.topic, e.message.partition, e.message.offset, e.message.value or b""
+                    e.message.topic,
+                    e.message.partition,
+                    e.message.offset,
+                    e.message.value or b"",
+                    "" if e.message.value else refused_reason(e.message.headers),
                 )
                 for e in events
             ]

@@ -35,12 +35,17 @@ _PAYLOAD_KEEP = 64 * 1024
 
 @dataclass(frozen=True)
 class Message:
-    """One Kafka message: where it came from and its value."""
+    """One Kafka message: where it came from and its value.
+
+    ``refused`` is set when the record batch holding it could not be read (see
+    :mod:`~llmpulse.stream_jobs.record_batches`): the message is a dead letter.
+    """
 
     topic: str
     partition: int
     offset: int
     value: bytes
+    refused: str = ""
 
 
 @dataclass
@@ -162,7 +167,12 @@ class Pipeline:
     def _process_message(self, msg: Message, now_ns: int, result: BatchResult) -> None:
         value = msg.value or b""
         counts = [0, 0, 0, 0, 0]  # spans, llm, non_llm, rejected, unpriced
-        if len(value) > self.max_message_bytes:
+        if msg.refused:
+            result.dead_letters.append(
+                _dead(msg, -1, "fetch", "unreadable_batch", msg.refused, payload=b"")
+            )
+            counts[3] = 1
+        elif len(value) > self.max_message_bytes:
             result.dead_letters.append(
                 _dead(
                     msg,

@@ -68,6 +68,12 @@ class WorkerSettings(BaseSettings):
     max_message_bytes: int = Field(
         8 * 1024 * 1024, gt=0, description="larger messages are dead-lettered"
     )
+    max_batch_bytes: int = Field(
+        64 * 1024 * 1024,
+        gt=0,
+        description="a compressed Kafka record batch inflating past this is dead-lettered "
+        "unread (checked as it inflates: memory per batch stays bounded)",
+    )
     session_timeout_s: float = Field(
         30.0,
         ge=6.0,
