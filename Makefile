@@ -15,6 +15,7 @@ $(VENV)/.installed: pyproject.toml $(NATIVE)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[pipeline,dev]'
 	$(BIN)/llmpulse kafka fetch
+	$(BIN)/llmpulse collector fetch
 	touch $@
 
 ## The main job: the demo pipeline on embedded defaults.

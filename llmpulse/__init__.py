@@ -7,6 +7,7 @@ event contract, price catalogue and ClickHouse DDL in :mod:`llmpulse.schemas`.
 
 from llmpulse.errors import (
     BrokerError,
+    CollectorError,
     ConfigError,
     LlmpulseError,
     MissingExtraError,
@@ -17,6 +18,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BrokerError",
+    "CollectorError",
     "ConfigError",
     "LlmpulseError",
     "MissingExtraError",

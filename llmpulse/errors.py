@@ -31,6 +31,10 @@ class BrokerError(LlmpulseError):
     """The local Kafka broker could not be fetched, started or reached."""
 
 
+class CollectorError(LlmpulseError):
+    """The OpenTelemetry Collector could not be built, started or reached."""
+
+
 class RetryLater(LlmpulseError):
     """A sink is overloaded or unavailable; retry after ``retry_after`` seconds."""
 

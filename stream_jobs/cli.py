@@ -1,6 +1,7 @@
 """``llmpulse``: the command line.
 
-Subcommands: ``kafka`` (fetch/start/stop/status a local broker), ``migrate``,
+Subcommands: ``kafka`` (fetch/start/stop/status a local broker), ``collector``
+(build the OpenTelemetry Collector for the interop tests), ``migrate``,
 ``worker``, ``demo``. Options win over ``LLMPULSE_*`` variables, which win over
 the defaults documented in :mod:`llmpulse.stream_jobs.settings`.
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 from llmpulse.errors import LlmpulseError
 from llmpulse.stream_jobs.commands import (
     cmd_bench,
+    cmd_collector,
     cmd_demo,
     cmd_grafana,
     cmd_kafka,
@@ -64,6 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     k.add_argument("--port", type=int, help="listener port (default: a free one)")
     k.set_defaults(func=cmd_kafka)
+
+    c = sub.add_parser(
+        "collector",
+        help="build (once) the OpenTelemetry Collector used by the interop tests",
+        description="Installs ocb (go.opentelemetry.io/collector/cmd/builder) and builds "
+        "a collector (OTLP receiver, kafka exporter/receiver, OTLP/HTTP and debug "
+        "exporters) from stream_jobs/broker/otelcol-builder.yaml into the cache folder.",
+    )
+    c.add_argument("action", choices=["fetch"])
+    c.set_defaults(func=cmd_collector)
 
     m = sub.add_parser("migrate", help="create or update the ClickHouse schema (idempotent)")
     _common(m, kafka=False)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "cmd_bench",
+    "cmd_collector",
     "cmd_demo",
     "cmd_grafana",
     "cmd_kafka",
@@ -74,6 +75,17 @@ def cmd_kafka(args: argparse.Namespace) -> int:
             print("not running")
             return 1
         print(f"running: {found.bootstrap} (pid {found.pid})")
+    return 0
+
+
+def cmd_collector(args: argparse.Namespace) -> int:
+    from llmpulse.stream_jobs.broker.collector import CollectorBuild
+
+    build = CollectorBuild()
+    if not build.ready():
+        print(f"building the OpenTelemetry Collector (once) in {build.home} ...", file=sys.stderr)
+    binary = build.fetch(say=lambda line: print(line, file=sys.stderr, flush=True))
+    print(f"OpenTelemetry Collector in {binary}")
     return 0
 
 
