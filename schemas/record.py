@@ -95,7 +95,7 @@ REJECT_REASONS: dict[str, str] = {
     "malformed_protobuf": "the message (or one span of it) is not valid OTLP protobuf",
     "oversized_message": "the message is larger than the configured maximum",
     "unreadable_batch": "its Kafka record batch could not be inflated (too large, damaged)",
-    "wrong_encoding": "the message is not OTLP protobuf or OTLP JSON (check the producer's encoding)",
+    "wrong_encoding": "not OTLP protobuf nor OTLP JSON (check the producer's encoding)",
     "missing_model": "an LLM span names neither a request nor a response model",
     "missing_ids": "the span has no valid trace id or span id",
     "wrong_type": "a token count or timing attribute has a type that is not a number",

@@ -8,7 +8,7 @@ business transaction, team, feature and risk tier.
 
 from __future__ import annotations
 
-__all__ = ["FIELDS", "LLM_MARKERS"]
+__all__ = ["FIELDS", "LLM_MARKERS", "NON_INFERENCE_OPERATIONS", "RESOURCE_FIRST"]
 
 #: field -> attribute keys, first present wins.
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -35,6 +35,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     ),
     "cache_creation_tokens": (
         "gen_ai.usage.cache_creation.input_tokens",
+        "gen_ai.usage.cache_write.input_tokens",  # the conventions' newer name (anthropic SDK)
         "gen_ai.usage.cache_creation_input_tokens",
         "llm.token_count.prompt_details.cache_write",
     ),
@@ -62,7 +63,32 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "feature": ("llmpulse.feature",),
     "environment": ("deployment.environment.name", "deployment.environment", "gen_ai.environment"),
     "service_name": ("service.name", "gen_ai.application_name"),
+    # OpenInference: the request parameters as JSON, read for the model of a call
+    # that failed before a response named it (see normalise.py).
+    "invocation_parameters": ("llm.invocation_parameters",),
 }
+
+#: Fields that describe the process, not the call: the resource's value wins over a
+#: span's own (OpenLIT puts ``service.name = "default"`` on every span).
+RESOURCE_FIRST: tuple[str, ...] = ("service_name", "environment")
+
+#: ``gen_ai.operation.name`` values (ASCII, compared lower-cased) of spans that are
+#: not a model call (tools, agents, workflows, retrieval): counted as non-LLM spans.
+#: An OpenInference span kind, when present, decides instead (LLM, EMBEDDING are calls).
+NON_INFERENCE_OPERATIONS: frozenset[str] = frozenset(
+    {
+        "execute_tool",
+        "invoke_agent",
+        "create_agent",
+        "invoke_workflow",
+        "workflow",
+        "task",
+        "tool",
+        "agent",
+        "retrieval",
+        "retrieve",
+    }
+)
 
 #: Any of these on a span makes it an LLM span.
 LLM_MARKERS: frozenset[str] = frozenset(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmpulse.stream_jobs.conventions import FIELDS, LLM_MARKERS
+from llmpulse.stream_jobs.conventions import FIELDS, LLM_MARKERS, NON_INFERENCE_OPERATIONS
 from llmpulse.stream_jobs.decode import any_value
 
 __all__ = [
@@ -96,9 +96,19 @@ _MISSING = object()
 
 
 def is_llm(fields: dict[str, Any], flags: int) -> bool:
-    """True when the span describes a model call in any known convention."""
+    """True when the span describes a model call in any known convention.
+
+    An OpenInference span kind decides when present (a CHAIN or TOOL span may carry
+    ``llm.*`` keys); otherwise a non-inference operation (tool, agent, workflow) is
+    not a call, and any LLM marker key makes one.
+    """
     kind = fields.get("oi_kind")
-    return bool(flags & F_LLM) or (isinstance(kind, str) and kind in _OI_KINDS)
+    if isinstance(kind, str) and kind:
+        return kind in _OI_KINDS
+    op = fields.get("operation")
+    if isinstance(op, str) and op.isascii() and op.lower() in NON_INFERENCE_OPERATIONS:
+        return False
+    return bool(flags & F_LLM)
 
 
 def convention_of(flags: int) -> str:

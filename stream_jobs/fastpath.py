@@ -28,7 +28,7 @@ from typing import Any, NamedTuple, get_type_hints
 from llmpulse.errors import ConfigError
 from llmpulse.schemas import record
 from llmpulse.schemas.record import CallRecord
-from llmpulse.stream_jobs import extract, normalise
+from llmpulse.stream_jobs import conventions, extract, normalise
 from llmpulse.stream_jobs.extract import key_table
 from llmpulse.stream_jobs.normalise import Limits
 from llmpulse.stream_jobs.pricing import PriceCatalogue
@@ -104,6 +104,8 @@ def _rules(table: Mapping[str, tuple[int, Any]], limits: Limits) -> dict[str, An
         "conventions": [extract.convention_of(f) for f in range(1 << flags.bit_length())],
         "unknown": record.UNKNOWN,
         "operations": sorted(normalise._OPERATIONS.items()),
+        "non_inference": sorted(conventions.NON_INFERENCE_OPERATIONS),
+        "resource_first": list(conventions.RESOURCE_FIRST),
         "max_duration_ms": float(limits.max_duration_s * 1000.0),
     }
 
@@ -192,7 +194,7 @@ def _reference_labels() -> tuple[dict[str, str], tuple[int, int]]:
             end_time_unix_nano=0,
             status=SimpleNamespace(code=status),
         )
-        fields = {"request_model": model, "finish_reasons": reasons}
+        fields = {"request_model": model, "finish_reasons": reasons, "input_tokens": 1}
         return normalise.normalise_span(span, fields, 0, catalogue, 0, Limits())
 
     failed = probe("unpriced", normalise._STATUS_ERROR, ["x" * 100] * 100)

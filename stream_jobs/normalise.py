@@ -6,6 +6,7 @@ Pure code: no Kafka, no ClickHouse. Every way a span can be wrong ends in a
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -15,12 +16,14 @@ from llmpulse.schemas.storage import out_of_range
 from llmpulse.stream_jobs.extract import convention_of
 from llmpulse.stream_jobs.pricing import PriceCatalogue
 
-__all__ = ["Limits", "Rejection", "normalise_span"]
+__all__ = ["NO_USAGE", "Limits", "Rejection", "normalise_span"]
 
 _OPERATIONS = {"llm": "chat", "embedding": "embeddings", "completion": "text_completion"}
 _INTEGER = re.compile(r"\s*-?[0-9]+\s*")  # what int() takes, ASCII digits only
 _STATUS_ERROR = 2
 _NS_PER_DAY = 86_400 * 10**9
+#: ``price_status`` of a successful call that reported no token usage.
+NO_USAGE = "no_usage"
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,20 @@ def _finish_reasons(value: Any) -> list[str]:
     return [str(value)[:32]]
 
 
+def _invoked_model(f: dict[str, Any]) -> str | None:
+    """The model in OpenInference's ``llm.invocation_parameters`` (JSON), the only
+    place it names the model of a call that failed before any response."""
+    raw = f.get("invocation_parameters")
+    if not isinstance(raw, str) or not raw.lstrip().startswith("{") or len(raw) > 65_536:
+        return None
+    try:
+        params = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    model = params.get("model") if isinstance(params, dict) else None
+    return model if isinstance(model, str) else None
+
+
 def normalise_span(
     span: Any,
     f: dict[str, Any],
@@ -129,6 +146,8 @@ def normalise_span(
     request_model = _text(f.get("request_model"), "request_model", limits)
     response_model = _text(f.get("response_model"), "response_model", limits)
     if not request_model and not response_model:
+        request_model = _text(_invoked_model(f), "request_model", limits)
+    if not request_model and not response_model:
         raise Rejection("missing_model", "no request or response model attribute")
     request_model = request_model or response_model
     response_model = response_model or request_model
@@ -139,9 +158,10 @@ def normalise_span(
     cache_creation = _token(f.get("cache_creation_tokens"), "cache_creation_tokens", limits)
     reasoning = _token(f.get("reasoning_tokens"), "reasoning_tokens", limits)
     if cache_read + cache_creation > inp:
-        raise Rejection(
-            "inconsistent_tokens", f"cached {cache_read}+{cache_creation} > input {inp}"
-        )
+        # The conventions count cached tokens in the input; a number below the cached
+        # ones can only follow the provider's own rule (Anthropic's ``input_tokens``
+        # excludes cache reads and writes, and some libraries pass it on): recovered.
+        inp = _token(inp + cache_read + cache_creation, "input_tokens", limits)
     if reasoning > out:
         raise Rejection("inconsistent_tokens", f"reasoning {reasoning} > output {out}")
 
@@ -161,9 +181,14 @@ def normalise_span(
     operation = _text(f.get("operation"), "operation", limits, "chat").lower()
     operation = _OPERATIONS.get(operation, operation)
 
+    is_error = span.status.code == _STATUS_ERROR
     day = start_ns // _NS_PER_DAY
     price = catalogue.lookup_day(response_model, day) or catalogue.lookup_day(request_model, day)
-    if price is None:
+    if f.get("input_tokens") is None and f.get("output_tokens") is None and not is_error:
+        # A call that reports no usage (e.g. streamed without include_usage) is not
+        # free: it is flagged, counted with the unpriced, never priced at $0 as "ok".
+        cost, savings, price_status, price_version = 0, 0, NO_USAGE, ""
+    elif price is None:
         cost, savings, price_status, price_version = 0, 0, "unknown_model", ""
     else:
         cost = price.cost_pico(inp, out, cache_read, cache_creation, reasoning)
@@ -171,7 +196,6 @@ def normalise_span(
         savings = cache_read * (rates[0] - rates[2])
         price_status, price_version = "ok", price.version
 
-    is_error = span.status.code == _STATUS_ERROR
     error_type = _text(f.get("error_type"), "error_type", limits)
     if is_error and not error_type:
         error_type = "error"

@@ -20,6 +20,7 @@ import crc32c
 
 from llmpulse.schemas.content import is_content_key
 from llmpulse.schemas.record import BatchRow, CallRecord, DeadLetter
+from llmpulse.stream_jobs.conventions import RESOURCE_FIRST
 from llmpulse.stream_jobs.decode import DecodeError, attributes, decode_request
 from llmpulse.stream_jobs.extract import extract, is_llm
 from llmpulse.stream_jobs.fastpath import Fed, NativeScanner, native_available, read_block
@@ -285,6 +286,9 @@ class Pipeline:
                     else:
                         duplicate = only[index]
                     merged = {**resource, **fields} if resource else fields
+                    for name in RESOURCE_FIRST:
+                        if resource and resource.get(name) not in (None, ""):
+                            merged[name] = resource[name]
                     self._one_span(
                         msg, index, span, merged, flags, duplicate, now_ns, result, counts
                     )

@@ -148,7 +148,10 @@ def test_the_unknown_label_is_handed_over(monkeypatch: pytest.MonkeyPatch) -> No
 def test_convention_labels_are_handed_over(monkeypatch: pytest.MonkeyPatch) -> None:
     """The label of each flag word is convention_of's, whatever it says."""
     monkeypatch.setattr(extract, "convention_of", lambda flags: f"flags={flags}")
-    attrs = [otlp.gen_ai(), {"llm.model_name": "gpt-4o", "gen_ai.system": "openai"}]
+    attrs = [
+        otlp.gen_ai(),
+        {"llm.model_name": "gpt-4o", "gen_ai.system": "openai", "llm.token_count.prompt": 5},
+    ]
     got = [r.convention for r in rows(scanner(), *attrs)]
     assert got == [f"flags={extract.extract(otlp.kvs(a))[1]}" for a in attrs]
 

@@ -12,7 +12,7 @@ use crate::proto::{utf8, validate, Bail, Field, Reader, Res, Schema};
 /// the extractor's slots, in slot order. The only positional list of them here
 /// (the rest of the crate names a slot with `slot`); `fastpath.check_contract`
 /// compares it with the fields of the key table when the Scanner is built.
-pub const FIELD_NAMES: [&str; 21] = [
+pub const FIELD_NAMES: [&str; 22] = [
     "provider",
     "operation",
     "request_model",
@@ -33,6 +33,7 @@ pub const FIELD_NAMES: [&str; 21] = [
     "feature",
     "environment",
     "service_name",
+    "invocation_parameters",
     "oi_kind",
 ];
 pub const N_FIELDS: usize = FIELD_NAMES.len();

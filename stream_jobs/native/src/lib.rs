@@ -126,6 +126,8 @@ impl Scanner {
             rule(rules_dict, "conventions")?,
             rule(rules_dict, "unknown")?,
             rule(rules_dict, "operations")?,
+            rule(rules_dict, "non_inference")?,
+            rule(rules_dict, "resource_first")?,
         )
         .map_err(PyValueError::new_err)?;
         let max_duration_ms: f64 = rule(rules_dict, "max_duration_ms")?;
@@ -378,6 +380,7 @@ fn one_span(buf: &[u8], ctx: &mut Ctx, resource: &Fields) -> Res<()> {
     let merged = Merged {
         span: &fields,
         resource,
+        resource_first: &ctx.rules.resource_first,
     };
     let mut derived = Derived {
         provider: String::new(),

@@ -7,7 +7,7 @@
 //! rejection reason and detail comes from one place.
 
 use crate::block::{Row, Text};
-use crate::extract::{slot, string_array, Fields, Val, OI_KIND};
+use crate::extract::{slot, string_array, Fields, Val, FIELD_NAMES, N_FIELDS, OI_KIND};
 use crate::proto::Res;
 
 pub const PROVIDER: usize = slot("provider");
@@ -60,6 +60,10 @@ pub struct Rules {
     pub unknown: String,
     /// `normalise._OPERATIONS`: lower-cased operation name -> the name recorded.
     pub operations: Vec<(String, String)>,
+    /// `conventions.NON_INFERENCE_OPERATIONS`: operations that are not a model call.
+    pub non_inference: Vec<String>,
+    /// `conventions.RESOURCE_FIRST`, by slot: fields where the resource's value wins.
+    pub resource_first: [bool; N_FIELDS],
 }
 
 impl Rules {
@@ -70,9 +74,18 @@ impl Rules {
         conventions: Vec<String>,
         unknown: String,
         operations: Vec<(String, String)>,
+        non_inference: Vec<String>,
+        resource_first: Vec<String>,
     ) -> Result<Self, &'static str> {
         if !conventions.len().is_power_of_two() {
             return Err("the convention table's length is not a power of two");
+        }
+        let mut first = [false; N_FIELDS];
+        for name in &resource_first {
+            match FIELD_NAMES.iter().position(|n| n == name) {
+                Some(i) => first[i] = true,
+                None => return Err("a resource-first field is not a field"),
+            }
         }
         Ok(Rules {
             llm_flag,
@@ -80,6 +93,8 @@ impl Rules {
             conventions,
             unknown,
             operations,
+            non_inference,
+            resource_first: first,
         })
     }
 
@@ -103,15 +118,26 @@ pub struct Limits {
     pub ancient_ns: f64,      // reject starts before this (now - max age)
 }
 
-/// A span's own fields over its resource's (span wins, as `{**resource, **span}`).
+/// A span's own fields over its resource's (span wins, as `{**resource, **span}`),
+/// except the `resource_first` fields, where the resource's value wins.
 pub struct Merged<'r, 'a> {
     pub span: &'r Fields<'a>,
     pub resource: &'r Fields<'a>,
+    pub resource_first: &'r [bool; N_FIELDS],
 }
 
 impl<'a> Merged<'_, 'a> {
     fn get(&self, field: usize) -> Option<Val<'a>> {
-        self.span.get(field).or_else(|| self.resource.get(field))
+        if self.resource_first[field] {
+            match self.resource.get(field) {
+                None | Some(Val::Empty) | Some(Val::Str("")) => {
+                    self.span.get(field).or_else(|| self.resource.get(field))
+                }
+                given => given,
+            }
+        } else {
+            self.span.get(field).or_else(|| self.resource.get(field))
+        }
     }
 }
 
@@ -132,15 +158,25 @@ pub trait Catalogue {
     fn provider(&mut self, name: &str) -> Res<String>;
 }
 
-/// `extract.is_llm`: an LLM marker key, or an OpenInference LLM span kind.
+/// `extract.is_llm`: an OpenInference span kind decides when present; else a
+/// non-inference operation is not a call, and an LLM marker key makes one.
 pub fn is_llm(fields: &Fields, rules: &Rules) -> bool {
-    if fields.flags & rules.llm_flag != 0 {
-        return true;
+    if let Some(Val::Str(kind)) = fields.get(OI_KIND) {
+        if !kind.is_empty() {
+            return rules.llm_kinds.iter().any(|k| k == kind);
+        }
     }
-    match fields.get(OI_KIND) {
-        Some(Val::Str(kind)) => rules.llm_kinds.iter().any(|k| k == kind),
-        _ => false,
+    if let Some(Val::Str(op)) = fields.get(OPERATION) {
+        if op.is_ascii()
+            && rules
+                .non_inference
+                .iter()
+                .any(|n| op.eq_ignore_ascii_case(n))
+        {
+            return false;
+        }
     }
+    fields.flags & rules.llm_flag != 0
 }
 
 /// `_text`: a string within the limit, `default` when absent or empty; None = slow.
@@ -256,6 +292,11 @@ pub fn normalise<'a>(
         if resp.is_empty() { req } else { resp },
     );
 
+    // No usage reported: `normalise.NO_USAGE` (or an error) is Python's to decide.
+    let absent = |field: usize| matches!(f.get(field), None | Some(Val::Empty));
+    if absent(TOKENS[0]) && absent(TOKENS[1]) {
+        return Ok(None);
+    }
     let mut tokens = [0u64; 5];
     for (t, field) in tokens.iter_mut().zip(TOKENS) {
         match token(f.get(field), lim.max_tokens) {
@@ -381,7 +422,7 @@ mod tests {
 
     fn rules(conventions: &[&str]) -> Result<Rules, &'static str> {
         let labels = conventions.iter().map(|c| c.to_string()).collect();
-        Rules::new(1, vec![], labels, "unknown".into(), vec![])
+        Rules::new(1, vec![], labels, "unknown".into(), vec![], vec![], vec![])
     }
 
     #[test]

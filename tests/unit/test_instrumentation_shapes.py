@@ -1,0 +1,153 @@
+"""What real instrumentation libraries emit, normalised to one call record (both paths).
+
+Each case is the shape a library was seen to send (see README "Compatibility") and
+that v0.1 stored wrongly or lost.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from llmpulse.stream_jobs import Message, Pipeline
+from llmpulse.stream_jobs.pricing import PriceCatalogue
+from tests import otlp
+
+NOW = time.time_ns()
+CATALOGUE = PriceCatalogue.load()
+
+
+@pytest.fixture(scope="module", params=["native", "python"])
+def pipe(request: pytest.FixtureRequest) -> Pipeline:
+    return Pipeline(clock_ns=lambda: NOW, native=request.param == "native")
+
+
+def run(pipe: Pipeline, payload: bytes):  # type: ignore[no-untyped-def]
+    return pipe.process([Message("t", 0, 0, payload)])
+
+
+def anthropic(**extra: object) -> dict[str, object]:
+    return {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "anthropic",
+        "gen_ai.request.model": "claude-sonnet-4-20250514",
+        "gen_ai.usage.output_tokens": 50,
+        **extra,
+    }
+
+
+def test_the_renamed_cache_write_attribute_is_read(pipe: Pipeline) -> None:
+    """gen_ai.usage.cache_write.input_tokens (the anthropic SDK's) was priced as input."""
+    attrs = anthropic(
+        **{"gen_ai.usage.input_tokens": 3000, "gen_ai.usage.cache_write.input_tokens": 2000}
+    )
+    (rec,) = run(pipe, otlp.request([otlp.span(attrs)])).records()
+    assert (rec.input_tokens, rec.cache_creation_tokens) == (3000, 2000)
+    price = CATALOGUE.lookup_day("claude-sonnet-4-20250514", NOW // (86_400 * 10**9))
+    assert price is not None
+    assert rec.cost_pico == price.cost_pico(3000, 50, 0, 2000, 0)
+
+
+def test_input_that_excludes_the_cache_is_recovered_not_rejected(pipe: Pipeline) -> None:
+    """OpenLIT forwards Anthropic's input_tokens (cache excluded): every such call was
+    an inconsistent_tokens dead letter. The input is the sum, as the conventions say."""
+    attrs = anthropic(
+        **{
+            "gen_ai.usage.input_tokens": 12,
+            "gen_ai.usage.cache_read.input_tokens": 4000,
+            "gen_ai.usage.cache_creation.input_tokens": 300,
+        }
+    )
+    res = run(pipe, otlp.request([otlp.span(attrs)]))
+    assert res.dead_letters == []
+    (rec,) = res.records()
+    assert (rec.input_tokens, rec.cache_read_tokens, rec.cache_creation_tokens) == (4312, 4000, 300)
+
+
+def test_a_failed_openinference_call_takes_its_model_from_the_invocation_parameters(
+    pipe: Pipeline,
+) -> None:
+    """OpenInference names a failed call's model only in llm.invocation_parameters:
+    every failed call was a missing_model dead letter, error rates undercounted."""
+    attrs = {
+        "openinference.span.kind": "LLM",
+        "llm.provider": "openai",
+        "llm.system": "openai",
+        "llm.invocation_parameters": json.dumps({"model": "gpt-4o-mini", "temperature": 0}),
+    }
+    res = run(pipe, otlp.request([otlp.span(attrs, error=True)]))
+    assert res.dead_letters == []
+    (rec,) = res.records()
+    assert (rec.request_model, rec.status) == ("gpt-4o-mini", "error")
+    assert rec.convention == "openinference"
+
+
+@pytest.mark.parametrize("params", ["not json", "[1, 2]", '{"model": 5}', "[" * 100_000])
+def test_invocation_parameters_that_name_no_model_leave_it_missing(
+    pipe: Pipeline, params: str
+) -> None:
+    attrs = {"openinference.span.kind": "LLM", "llm.invocation_parameters": params}
+    res = run(pipe, otlp.request([otlp.span(attrs, error=True)]))
+    assert [d.reason for d in res.dead_letters] == ["missing_model"]
+
+
+def test_the_resource_names_the_service_not_a_span_attribute(pipe: Pipeline) -> None:
+    """OpenLIT sets service.name = "default" on each span: it replaced the app's."""
+    attrs = otlp.gen_ai(
+        **{"service.name": "default", "deployment.environment": "default", "llmpulse.team": "t"}
+    )
+    payload = otlp.request(
+        [otlp.span(attrs)], service="checkout", **{"deployment.environment": "prod"}
+    )
+    (rec,) = run(pipe, payload).records()
+    assert (rec.service_name, rec.environment, rec.team) == ("checkout", "prod", "t")
+    # With nothing on the resource, the span's own value is still used.
+    alone = otlp.request([otlp.span(otlp.gen_ai(**{"gen_ai.application_name": "app"}))], service="")
+    (rec,) = run(pipe, alone).records()
+    assert rec.service_name == "app"
+
+
+@pytest.mark.parametrize(
+    "attrs",
+    [
+        {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search"},
+        {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "planner"},
+        {"gen_ai.operation.name": "create_agent", "gen_ai.provider.name": "openai"},
+        {"gen_ai.operation.name": "Execute_Tool", "gen_ai.system": "openai"},
+        {"openinference.span.kind": "TOOL", "tool.name": "search"},
+        {"openinference.span.kind": "AGENT", "llm.model_name": "gpt-4o"},
+        {"openinference.span.kind": "CHAIN", "llm.model_name": "gpt-4o"},
+        {"openinference.span.kind": "RETRIEVER"},
+    ],
+)
+def test_tool_agent_and_workflow_spans_are_counted_not_dead_lettered(
+    pipe: Pipeline, attrs: dict[str, object]
+) -> None:
+    res = run(pipe, otlp.request([otlp.span(attrs), otlp.span(otlp.gen_ai())]))
+    assert res.dead_letters == []
+    assert (len(res.records()), res.non_llm_spans) == (1, 1)
+
+
+def test_an_openinference_llm_span_is_still_a_call(pipe: Pipeline) -> None:
+    attrs = {"openinference.span.kind": "LLM", "llm.model_name": "gpt-4o-mini"}
+    attrs |= {"llm.token_count.prompt": 10, "llm.token_count.completion": 2}
+    (rec,) = run(pipe, otlp.request([otlp.span(attrs)])).records()
+    assert (rec.input_tokens, rec.output_tokens, rec.price_status) == (10, 2, "ok")
+
+
+def test_a_call_that_reports_no_usage_is_flagged_not_free(pipe: Pipeline) -> None:
+    """A call streamed without include_usage was stored as 0 tokens, $0, price ok."""
+    attrs = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o-mini"}
+    res = run(pipe, otlp.request([otlp.span(attrs), otlp.span(otlp.gen_ai())]))
+    no_usage, priced = sorted(res.records(), key=lambda r: r.cost_pico)
+    assert (no_usage.price_status, no_usage.cost_pico) == ("no_usage", 0)
+    assert priced.price_status == "ok" and priced.cost_pico > 0
+    # A failed call that reports nothing cost nothing: an error, not "no usage".
+    (failed,) = run(pipe, otlp.request([otlp.span(attrs, error=True)])).records()
+    assert (failed.price_status, failed.status) == ("ok", "error")
+    # Zero reported is usage reported.
+    zero = otlp.gen_ai(inp=0, out=0)
+    (rec,) = run(pipe, otlp.request([otlp.span(zero)])).records()
+    assert rec.price_status == "ok"
