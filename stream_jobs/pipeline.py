@@ -22,6 +22,7 @@ from llmpulse.schemas.content import is_content_key
 from llmpulse.schemas.record import BatchRow, CallRecord, DeadLetter
 from llmpulse.stream_jobs.conventions import RESOURCE_FIRST
 from llmpulse.stream_jobs.decode import DecodeError, attributes, decode_request
+from llmpulse.stream_jobs.encodings import HINT, NotOtlp, is_json, json_to_protobuf, stray_fields
 from llmpulse.stream_jobs.extract import extract, is_llm
 from llmpulse.stream_jobs.fastpath import Fed, NativeScanner, native_available, read_block
 from llmpulse.stream_jobs.normalise import Limits, Rejection, normalise_span
@@ -185,35 +186,16 @@ class Pipeline:
                 )
             )
             counts[3] = 1
+        elif is_json(value):
+            try:
+                self._process_body(msg, json_to_protobuf(value), now_ns, result, counts)
+            except NotOtlp as exc:
+                result.dead_letters.append(
+                    _dead(msg, -1, "decode", "wrong_encoding", str(exc), payload=value)
+                )
+                counts[3] = 1
         else:
-            fed = self._feed_native(msg, value, now_ns)
-            if isinstance(fed, Fed):
-                counts[:] = [fed.spans, fed.llm, fed.non_llm, 0, fed.unpriced]
-                if fed.slow:
-                    slow = dict(fed.slow)
-                    self._process_request(msg, decode_request(value), now_ns, result, counts, slow)
-            else:
-                try:
-                    req = decode_request(value)
-                except DecodeError as exc:
-                    salvaged = salvage_request(value)
-                    if salvaged is None:
-                        result.dead_letters.append(
-                            _dead(
-                                msg,
-                                -1,
-                                "decode",
-                                "malformed_protobuf",
-                                str(exc)[:500],
-                                payload=value,
-                            )
-                        )
-                        counts[3] = 1
-                    else:  # one bad span costs only that span
-                        req, broken = salvaged
-                        self._process_request(msg, req, now_ns, result, counts, broken=broken)
-                else:
-                    self._process_request(msg, req, now_ns, result, counts)
+            self._process_body(msg, value, now_ns, result, counts)
         result.spans += counts[0]
         result.non_llm_spans += counts[2]
         spans, llm, non_llm, rejected, unpriced = counts
@@ -231,6 +213,57 @@ class Pipeline:
                 datetime.now(UTC),
             )
         )
+
+    def _process_body(
+        self, msg: Message, value: bytes, now_ns: int, result: BatchResult, counts: list[int]
+    ) -> None:
+        """An OTLP protobuf request: the compiled path, else the Python one (salvaging
+        what it can of a message that does not decode)."""
+        fed = self._feed_native(msg, value, now_ns)
+        if isinstance(fed, Fed):
+            counts[:] = [fed.spans, fed.llm, fed.non_llm, 0, fed.unpriced]
+            if fed.slow:
+                slow = dict(fed.slow)
+                self._process_request(msg, decode_request(value), now_ns, result, counts, slow)
+        else:
+            try:
+                req = decode_request(value)
+            except DecodeError as exc:
+                salvaged = salvage_request(value)
+                if salvaged is None:
+                    result.dead_letters.append(
+                        _dead(
+                            msg,
+                            -1,
+                            "decode",
+                            "malformed_protobuf",
+                            f"{str(exc)[:400]}; {HINT}",
+                            payload=value,
+                        )
+                    )
+                    counts[3] = 1
+                else:  # one bad span costs only that span
+                    req, broken = salvaged
+                    self._process_request(msg, req, now_ns, result, counts, broken=broken)
+            else:
+                self._process_request(msg, req, now_ns, result, counts)
+        if counts[0] == 0 and counts[3] == 0 and value:
+            try:
+                stray = stray_fields(decode_request(value))
+            except DecodeError:
+                stray = 0
+            if stray:  # decoded to no spans, but carries fields OTLP does not define
+                result.dead_letters.append(
+                    _dead(
+                        msg,
+                        -1,
+                        "decode",
+                        "wrong_encoding",
+                        f"no spans, {stray} fields OTLP does not define; {HINT}",
+                        payload=value,
+                    )
+                )
+                counts[3] = 1
 
     def _feed_native(self, msg: Message, value: bytes, now_ns: int) -> Fed | str | None:
         if self.native is None:

@@ -151,3 +151,71 @@ def test_a_call_that_reports_no_usage_is_flagged_not_free(pipe: Pipeline) -> Non
     zero = otlp.gen_ai(inp=0, out=0)
     (rec,) = run(pipe, otlp.request([otlp.span(zero)])).records()
     assert rec.price_status == "ok"
+
+
+def otlp_json(trace_id: str = "5b8efff798038103d269b633813fc60c") -> bytes:
+    """An OTLP/JSON request as the Collector's `encoding: otlp_json` writes it (hex ids,
+    64-bit integers as strings, camelCase names)."""
+    start = NOW - 60 * 10**9
+    attr = [
+        {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+        {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-mini"}},
+        {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "1200"}},
+        {"key": "gen_ai.usage.output_tokens", "value": {"intValue": 80}},
+    ]
+    span = {
+        "traceId": trace_id,
+        "spanId": "eee19b7ec3c1b174",
+        "parentSpanId": "",
+        "name": "chat gpt-4o-mini",
+        "kind": 3,
+        "startTimeUnixNano": str(start),
+        "endTimeUnixNano": str(start + 700 * 10**6),
+        "attributes": attr,
+        "status": {"code": 2},
+    }
+    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": "billing"}}]}
+    doc = {"resourceSpans": [{"resource": resource, "scopeSpans": [{"spans": [span]}]}]}
+    return json.dumps(doc).encode()
+
+
+def test_otlp_json_from_the_collector_is_read(pipe: Pipeline) -> None:
+    """With the Collector's `encoding: otlp_json` every message was dead-lettered."""
+    res = run(pipe, otlp_json())
+    assert res.dead_letters == []
+    (rec,) = res.records()
+    assert (rec.trace_id, rec.span_id) == ("5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b174")
+    assert (rec.service_name, rec.input_tokens, rec.output_tokens) == ("billing", 1200, 80)
+    assert rec.status == "error" and abs(rec.latency_ms - 700) < 1e-6
+    bad_id = run(pipe, otlp_json("not-hex"))
+    assert [d.reason for d in bad_id.dead_letters] == ["missing_ids"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"name": 5}]}]}]}',
+        b'{"traces": []}',
+        b"{not json",
+        b" " + b"{" * 5000,
+    ],
+)
+def test_json_that_is_not_otlp_json_names_the_setting(pipe: Pipeline, value: bytes) -> None:
+    res = run(pipe, value)
+    assert [d.reason for d in res.dead_letters] == ["wrong_encoding"]
+    assert "`encoding`" in res.dead_letters[0].detail
+
+
+def test_a_message_of_no_spans_but_fields_otlp_does_not_define_is_a_dead_letter(
+    pipe: Pipeline,
+) -> None:
+    """A wrong `encoding` (jaeger_proto): ~1 % of messages parsed as empty requests and
+    vanished without a dead letter."""
+    res = run(pipe, b"\x10\x05\x1a\x03abc")
+    assert [d.reason for d in res.dead_letters] == ["wrong_encoding"]
+    assert "`encoding`" in res.dead_letters[0].detail
+    assert res.batches[0].rejected == 1
+    assert run(pipe, b"").dead_letters == []  # an empty request is just empty
+    garbage = run(pipe, b"\xff\xfe\x00garbage")
+    assert [d.reason for d in garbage.dead_letters] == ["malformed_protobuf"]
+    assert "`encoding`" in garbage.dead_letters[0].detail
