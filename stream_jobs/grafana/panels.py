@@ -227,6 +227,19 @@ FINANCE = Dashboard(
             "Cache-read tokens at the input price, less what they cost.",
         ),
         Panel(
+            "Calls not priced, by reason",
+            "table",
+            "SELECT multiIf(price_status = 'no_usage', 'not priced: no usage', "
+            "price_status = 'unknown_model', 'not priced: unknown model', price_status) "
+            "AS reason, service_name, request_model, count() AS calls "
+            "FROM llm_calls FINAL WHERE $__timeFilter(start_time) AND price_status != 'ok' "
+            "GROUP BY reason, service_name, request_model ORDER BY calls DESC LIMIT 50",
+            ("reason", "service_name", "request_model", "calls"),
+            description="Calls stored at $0 because they could not be priced: a model "
+            "missing from the catalogue, or a call that reported no token usage (e.g. "
+            "streamed without include_usage). Never counted as free.",
+        ),
+        Panel(
             "Cached share of input tokens",
             "timeseries",
             f"SELECT {_T}, sum(cache_read_tokens) / sum(input_tokens) AS cached_share {_C} "

@@ -66,6 +66,9 @@ class DailyReport:
     retry_waste: Decimal
     cache_savings: Decimal
     daily_totals: list[tuple[date, Decimal]]  # the trailing 30 days, for the chart
+    #: Calls stored at $0 because they could not be priced: (label, calls), e.g.
+    #: ("not priced: no usage", 12), ("not priced: unknown model", 3).
+    not_priced: list[tuple[str, int]] = field(default_factory=list)
 
 
 def _rows(client: ClickHouseClient, sql: str, **params: Any) -> list[tuple[Any, ...]]:
@@ -159,6 +162,16 @@ def build_daily_report(
         cache_savings=_cache_savings(client, src, day),
         daily_totals=[
             (d, trailing.get(d, ZERO)) for d in (day - timedelta(days=i) for i in range(29, -1, -1))
+        ],
+        not_priced=[
+            (f"not priced: {status.replace('_', ' ')}", int(n))
+            for status, n in _rows(
+                client,
+                f"SELECT price_status, count() FROM {db}.llm_calls FINAL "
+                "WHERE toDate(start_time) = {d:Date} AND price_status != 'ok' "
+                "GROUP BY price_status ORDER BY price_status",
+                d=day,
+            )
         ],
     )
 

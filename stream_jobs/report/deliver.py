@@ -109,6 +109,7 @@ def _webhook(s: ReportSettings, r: DailyReport) -> None:
                 {**a, "cost": str(a["cost"]), "baseline": str(a["baseline"])} for a in r.anomalies
             ],
             "retry_waste_usd": str(r.retry_waste),
+            "not_priced": dict(r.not_priced),
             "cache_savings_usd": str(r.cache_savings),
         }
     req = urllib.request.Request(

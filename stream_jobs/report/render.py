@@ -39,6 +39,9 @@ def report_html(r: DailyReport) -> str:
         f"<p>Yesterday <b>{usd(r.total)}</b> over {r.calls:,} calls. Month to date "
         f"<b>{usd(r.month_to_date)}</b>; month-end forecast <b>{usd(r.forecast)}</b>. "
         f"Retry waste {usd(r.retry_waste)}; cache savings {usd(r.cache_savings)}.</p>",
+        "".join(
+            f"<p>{html.escape(label)}: {n:,} calls (stored at $0).</p>" for label, n in r.not_priced
+        ),
         budget,
         "<img src='cid:chart' alt='daily cost, last 30 days'>",
     ]
@@ -120,6 +123,7 @@ def report_text(r: DailyReport) -> str:
         f"({a['change_pct']:+.0f}% vs baseline)"
         for a in r.anomalies[:5]
     ]
+    lines += [f"• {label}: {n:,} calls (stored at $0)" for label, n in r.not_priced]
     return "\n".join(lines)
 
 

@@ -181,3 +181,25 @@ def test_failed_delivery_is_recorded_and_retried(filled: tuple[Any, str, date]) 
     assert first["email"].startswith("failed")
     again = send_daily_report(client, db, day, settings)
     assert again["email"].startswith("failed")  # not "skipped": failures are retried
+
+
+def test_calls_that_could_not_be_priced_are_named_not_hidden(
+    filled: tuple[Any, str, date],
+) -> None:
+    """A call streamed without usage was $0 and invisible in the report."""
+    client, db, day = filled
+    day0 = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1e9)
+    no_usage = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"}
+    spans = [otlp.span(no_usage, start_ns=day0 + (i + 1) * 10**9) for i in range(3)]
+    spans.append(otlp.span(otlp.gen_ai("no-such-model-x"), start_ns=day0 + 10**10))
+    sink = ClickHouseSink(client, db)
+    sink.write(Pipeline().process([Message("t", 0, 10_000, otlp.request(spans))]))
+    report = build_daily_report(client, db, day, Budgets.load(None))
+    assert report.not_priced == [
+        ("not priced: no usage", 3),
+        ("not priced: unknown model", 1),
+    ]
+    from llmpulse.stream_jobs.report.render import report_html, report_text
+
+    assert "not priced: no usage: 3 calls" in report_html(report)
+    assert "not priced: unknown model: 1 calls" in report_text(report)
