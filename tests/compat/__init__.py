@@ -1,0 +1,1 @@
+"""Compatibility suite: real provider SDKs and instrumentations through llmpulse."""
