@@ -1,0 +1,1 @@
+"""Interop with a real OpenTelemetry Collector in front of (and behind) Kafka."""
