@@ -28,47 +28,47 @@ PROMPT_SENTINEL = "SENTINEL-PROMPT-5ecre7"
 QUESTION = f"What is the capital of France? {PROMPT_SENTINEL}"
 
 
-def _instrument(library: str, spec: dict[str, Any]) -> None:
-    """Turn ``library``'s instrumentation on (after install(): they use the global provider)."""
-    if library == "openai-v2":
+def _instrument(name: str, spec: dict[str, Any]) -> None:
+    """Turn instrumentation ``name`` on (after install(): they use the global provider)."""
+    if name == "openai-v2":
         from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
 
         OpenAIInstrumentor().instrument()
-    elif library == "openllmetry-openai":
+    elif name == "openllmetry-openai":
         from opentelemetry.instrumentation.openai import OpenAIInstrumentor as LlmOpenAI
 
         LlmOpenAI().instrument()
-    elif library == "openllmetry-anthropic":
+    elif name == "openllmetry-anthropic":
         from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor
 
         AnthropicInstrumentor().instrument()
-    elif library == "openinference-openai":
+    elif name == "openinference-openai":
         from openinference.instrumentation.openai import OpenAIInstrumentor as OiOpenAI
 
         OiOpenAI().instrument()
-    elif library == "openinference-anthropic":
+    elif name == "openinference-anthropic":
         from openinference.instrumentation.anthropic import AnthropicInstrumentor as OiAnthropic
 
         OiAnthropic().instrument()
-    elif library == "openlit":
+    elif name == "openlit":
         import openlit
 
         pricing = os.path.join(os.path.dirname(spec["out"]), "openlit-pricing.json")
         with open(pricing, "w") as f:  # no network: OpenLIT fetches its prices otherwise
             json.dump({"chat": {}, "embeddings": {}, "images": {}, "audio": {}}, f)
         openlit.init(pricing_json=pricing, disable_metrics=True)
-    elif library == "langchain-openinference":
+    elif name == "langchain-openinference":
         from openinference.instrumentation.langchain import LangChainInstrumentor
 
         LangChainInstrumentor().instrument()
-    elif library == "langchain-openllmetry":
+    elif name == "langchain-openllmetry":
         from opentelemetry.instrumentation.langchain import LangchainInstrumentor
 
         LangchainInstrumentor().instrument()
-    elif library == "anthropic-sdk":
+    elif name == "anthropic-sdk":
         pass  # the anthropic SDK's own tracing: on by default once a provider is set
     else:
-        raise SystemExit(f"unknown library {library}")
+        raise SystemExit(f"unknown instrumentation {name}")
 
 
 def _openai_calls(base: str) -> dict[str, Callable[[], Any]]:
@@ -123,7 +123,7 @@ def _anthropic_calls(base: str) -> dict[str, Callable[[], Any]]:
         ),
         "messages_stream": stream,
         "anthropic_error": lambda: failing.messages.create(
-            model=model, max_tokens=10**9, messages=messages
+            model=model, max_tokens=256, messages=messages
         ),
     }
 
@@ -138,8 +138,24 @@ def _langchain_calls(base: str) -> dict[str, Callable[[], Any]]:
     failing = ChatOpenAI(
         model="gpt-4o-mini", api_key="sk-compat", base_url=f"{base}/error/v1", max_retries=0
     )
+    from langchain_core.output_parsers import StrOutputParser
+    from langchain_core.prompts import ChatPromptTemplate
+    from langchain_core.tools import tool
+
+    @tool
+    def weather(city: str) -> str:
+        """The weather in ``city``."""
+        return f"sunny in {city}"
+
+    chain = ChatPromptTemplate.from_messages([("user", "{q}")]) | llm | StrOutputParser()
+
+    def chain_and_tool() -> Any:
+        answer = chain.invoke({"q": QUESTION})
+        return weather.invoke({"city": answer[:5]})
+
     return {
         "lc_chat": lambda: llm.invoke(QUESTION),
+        "lc_chain_tool": chain_and_tool,
         "lc_stream_usage": lambda: [c.content for c in streaming.stream(QUESTION)],
         "lc_error": lambda: failing.invoke(QUESTION),
     }
@@ -163,7 +179,11 @@ def _span_record(span: Any) -> dict[str, Any]:
         "status_description": span.status.description,
         "attributes": {k: plain(v) for k, v in (span.attributes or {}).items()},
         "events": [
-            {"name": e.name, "attributes": {k: plain(v) for k, v in (e.attributes or {}).items()}}
+            {
+                "name": e.name,
+                "time_ns": e.timestamp,
+                "attributes": {k: plain(v) for k, v in (e.attributes or {}).items()},
+            }
             for e in span.events
         ],
         "links": len(span.links),
@@ -191,7 +211,8 @@ def main(spec_path: str) -> int:
     assert isinstance(provider, TracerProvider)
     memory = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(memory))
-    _instrument(library, spec)
+    for name in spec["instrument"]:
+        _instrument(name, spec)
 
     factories = {
         "openai": _openai_calls,

@@ -74,6 +74,7 @@ def _run_app(run: LibraryRun, python: Path, spec: dict[str, Any], folder: Path) 
         "LANGCHAIN_TRACING_V2": "false",
         "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "",
         **CAPTURE_ENV,
+        **dict(run.library.env),
     }
     out = subprocess.run(
         [str(python), str(APP), str(spec_path)],
@@ -116,6 +117,7 @@ def run_all(
         def one(run: LibraryRun) -> None:
             spec = {
                 "library": run.library.name,
+                "instrument": list(run.library.instrument),
                 "service": run.service,
                 "team": TEAM,
                 "bootstrap": kafka,

@@ -13,7 +13,9 @@ as prompts do, so a test can tell that no content reached storage.
 from __future__ import annotations
 
 import http.server
+import itertools
 import json
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +26,14 @@ COMPLETION_SENTINEL = "SENTINEL-COMPLETION-c0ffee"
 #: Seconds between streamed chunks, so time to first token is measurable.
 CHUNK_GAP_S = 0.01
 CREATED = 1_764_000_000
+_ids = itertools.count(1)
+_ids_lock = threading.Lock()
+
+
+def _id(prefix: str) -> str:
+    """A fresh id, as providers give each response its own (instrumentations key on it)."""
+    with _ids_lock:
+        return f"{prefix}compat{next(_ids):08d}"
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,8 @@ KINDS: dict[str, list[Expected]] = {
     ],
     "langchain": [
         Expected("lc_chat", "openai", "gpt-4o-mini", 1500, 40, cache_read_tokens=1024),
+        # prompt | llm | parser, then a tool: chain and tool spans are not LLM calls.
+        Expected("lc_chain_tool", "openai", "gpt-4o-mini", 1500, 40, cache_read_tokens=1024),
         Expected("lc_stream_usage", "openai", "gpt-4o-mini", 1200, 30, 256, streamed=True),
         Expected("lc_error", "openai", "gpt-4o-mini", error=True),
     ],
@@ -106,7 +118,7 @@ def _openai_usage(prompt: int, completion: int, cached: int, reasoning: int = 0)
 
 def chat_completion(model: str, prompt: int, completion: int, cached: int) -> dict[str, Any]:
     return {
-        "id": "chatcmpl-compat0001",
+        "id": _id("chatcmpl-"),
         "object": "chat.completion",
         "created": CREATED,
         "model": model,
@@ -133,7 +145,7 @@ def chat_chunks(model: str, usage: dict[str, Any] | None) -> list[dict[str, Any]
     """The chunks of a streamed chat completion; with ``usage``, every chunk has
     ``"usage": null`` and a last one with no choices carries it (include_usage)."""
     base = {
-        "id": "chatcmpl-compat0002",
+        "id": _id("chatcmpl-"),
         "object": "chat.completion.chunk",
         "created": CREATED,
         "model": model,
@@ -163,7 +175,7 @@ def chat_chunks(model: str, usage: dict[str, Any] | None) -> list[dict[str, Any]
 def response_object(model: str, exp: Expected) -> dict[str, Any]:
     assert exp.input_tokens is not None and exp.output_tokens is not None
     return {
-        "id": "resp_compat0001",
+        "id": _id("resp_"),
         "object": "response",
         "created_at": CREATED,
         "status": "completed",
@@ -174,9 +186,9 @@ def response_object(model: str, exp: Expected) -> dict[str, Any]:
         "max_output_tokens": None,
         "model": model,
         "output": [
-            {"id": "rs_compat0001", "type": "reasoning", "summary": []},
+            {"id": _id("rs_"), "type": "reasoning", "summary": []},
             {
-                "id": "msg_compat0001",
+                "id": _id("msg_"),
                 "type": "message",
                 "status": "completed",
                 "role": "assistant",
@@ -233,7 +245,7 @@ def anthropic_usage(exp: Expected, output: int) -> dict[str, Any]:
 def anthropic_message(exp: Expected) -> dict[str, Any]:
     assert exp.output_tokens is not None
     return {
-        "id": "msg_compat0001",
+        "id": _id("msg_"),
         "type": "message",
         "role": "assistant",
         "model": exp.model,
@@ -329,7 +341,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(length) or b"{}")
         path = self.path.split("?")[0]
         Handler.requests[path] = Handler.requests.get(path, 0) + 1
-        anthropic_headers = {"request-id": "req_compat0001"}
+        anthropic_headers = {"request-id": _id("req_")}
         if path.startswith("/error/"):
             if path.endswith("/messages"):
                 error = {"type": "invalid_request_error", "message": "max_tokens: too large"}
@@ -341,7 +353,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     "param": "temperature",
                     "code": "invalid_value",
                 }
-                self._json(400, {"error": error}, {"x-request-id": "req_compat0002"})
+                self._json(400, {"error": error}, {"x-request-id": _id("req_")})
             return
         if path == "/openai/v1/chat/completions":
             stream = bool(body.get("stream"))
@@ -355,7 +367,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     chat_completion(
                         model, exp.input_tokens, exp.output_tokens, exp.cache_read_tokens
                     ),
-                    {"x-request-id": "req_compat0003"},
+                    {"x-request-id": _id("req_")},
                 )
                 return
             exp = _by_kind("openai", "chat_stream_usage")

@@ -37,11 +37,95 @@ ONLY = [n for n in os.environ.get("LLMPULSE_COMPAT_ONLY", "").split(",") if n]
 LIBRARIES = libraries()
 
 #: Checks of each call kind, and of each library as a whole.
-KIND_CHECKS = ("rows", "tokens", "cost", "status", "model")
+KIND_CHECKS = ("rows", "tokens", "cost", "status", "model", "ttft")
 LIBRARY_CHECKS = ("app", "service", "transaction", "no_content", "no_dead_letters")
 
-#: What fails today: (library glob, kind glob, check, defect). Strict xfails.
-KNOWN: list[tuple[str, str, str, str]] = []
+# Defects of llmpulse (the worker's normalisation or the exporter's filter) ...
+STACKED = (
+    "llmpulse: one call's stacked spans (an instrumentation's span and the SDK's or the "
+    "framework's) are stored as two rows, tokens and cost counted twice"
+)
+STACKED_TRACES = (
+    f"{STACKED}; here the two are ROOT spans of two different traces (OpenLLMetry starts its "
+    "span without making it current), alike in gen_ai.response.id, transaction and times"
+)
+OI_MODEL = (
+    "llmpulse: OpenInference's request model is taken from llm.model_name (the RESPONSE "
+    "model) although llm.invocation_parameters has the requested one"
+)
+OI_TTFT = (
+    "llmpulse: OpenInference's 'First Token Stream Event' span event is not read as the "
+    "time to first token"
+)
+TASK_SPANS = (
+    "llmpulse: OpenLLMetry's LangChain task/workflow spans (gen_ai.operation.name "
+    "execute_task, gen_ai.provider.name langchain) are dead-lettered as missing_model"
+)
+TASK_CONTENT = (
+    "llmpulse: gen_ai.task.input / gen_ai.task.output (OpenLLMetry 0.62's task content) "
+    "pass the exporter's filter and are stored in the dead letters"
+)
+# ... and gaps of the libraries themselves (llmpulse cannot store what is not sent).
+V2_RESPONSES = "library: openai-v2 2.4b0 does not instrument the responses API (no span)"
+V2_CACHE = "library: openai-v2 2.4b0 sends no cached tokens for chat completions"
+NO_TTFT = "library: {} records no time to first token on its spans"
+LLM_STREAM_OUT = (
+    "library: OpenLLMetry anthropic 0.62.4 adds message_start's output_tokens to "
+    "message_delta's cumulative count (61 for 60)"
+)
+LIT_STREAM_CACHE = (
+    "library: OpenLIT 1.45.0 reads no cache usage of a streamed Anthropic message "
+    "(input 25 for 2025, cache_read 0)"
+)
+LIT_ERROR = (
+    "library: OpenLIT 1.45.0's span of a failed Anthropic call has no gen_ai attributes "
+    "(the model only in the span name), so it is not seen as an LLM call"
+)
+
+#: What fails today: (library glob, kind glob, check, defect). Strict xfails: each
+#: passes once its defect is fixed, and then its entry goes.
+KNOWN: list[tuple[str, str, str, str]] = [
+    ("openai-v2", "responses", check, V2_RESPONSES)
+    for check in ("rows", "tokens", "cost", "status", "model")
+] + [
+    ("openai-v2", "chat", "tokens", V2_CACHE),
+    ("openai-v2", "chat_stream_usage", "tokens", V2_CACHE),
+    ("openai-v2", "chat_stream_*", "ttft", NO_TTFT.format("openai-v2 2.4b0")),
+    ("openllmetry-openai", "chat_stream_*", "ttft", NO_TTFT.format("OpenLLMetry openai 0.62.4")),
+    ("openllmetry-anthropic", "*", "rows", STACKED_TRACES),
+    ("openllmetry-anthropic", "messages", "tokens", STACKED_TRACES),
+    ("openllmetry-anthropic", "messages_stream", "tokens", f"{STACKED_TRACES}; {LLM_STREAM_OUT}"),
+    ("openllmetry-anthropic", "messages_stream", "ttft", STACKED_TRACES),
+    ("openinference-openai", "[!o]*", "model", OI_MODEL),
+    ("openinference-openai", "chat_stream_*", "ttft", OI_TTFT),
+    ("openinference-anthropic", "*", "rows", STACKED),
+    ("openinference-anthropic", "messages*", "tokens", STACKED),
+    ("openinference-anthropic", "messages_stream", "ttft", STACKED),
+    ("openlit", "messages_stream", "tokens", LIT_STREAM_CACHE),
+    ("openlit", "anthropic_error", "rows", LIT_ERROR),
+    ("openlit", "anthropic_error", "status", LIT_ERROR),
+    ("openlit", "anthropic_error", "model", LIT_ERROR),
+    ("langchain-openinference", "lc_chat", "model", OI_MODEL),
+    ("langchain-openinference", "lc_chain_tool", "model", OI_MODEL),
+    (
+        "langchain-openinference",
+        "lc_stream_usage",
+        "ttft",
+        NO_TTFT.format("OpenInference langchain 0.1.80"),
+    ),
+    (
+        "langchain-openllmetry",
+        "lc_stream_usage",
+        "ttft",
+        NO_TTFT.format("OpenLLMetry langchain 0.62.4"),
+    ),
+    ("langchain-openllmetry", "*", "no_dead_letters", TASK_SPANS),
+    ("langchain-openllmetry", "*", "no_content", TASK_CONTENT),
+    ("langchain-openinference-stacked", "*", "rows", STACKED),
+    ("langchain-openinference-stacked", "lc_[!e]*", "tokens", STACKED),
+    ("langchain-openinference-stacked", "lc_[!e]*", "model", f"{STACKED}; {OI_MODEL}"),
+    ("langchain-openinference-stacked", "lc_stream_usage", "ttft", STACKED),
+]
 
 
 def _known(library: str, kind: str, check: str) -> str | None:
@@ -59,11 +143,22 @@ def _param(library: str, kind: str, check: str) -> Any:
     return pytest.param(library, kind, check, marks=marks, id=ident)
 
 
+def _applies(exp: Expected, check: str) -> bool:
+    if check == "tokens":
+        return exp.input_tokens is not None
+    if check == "cost":
+        return not exp.error
+    if check == "ttft":
+        return exp.streamed
+    return True
+
+
 KIND_PARAMS = [
     _param(name, exp.kind, check)
     for name, lib in LIBRARIES.items()
     for exp in calls_of(lib.kinds)
     for check in KIND_CHECKS
+    if _applies(exp, check)
 ]
 LIBRARY_PARAMS = [_param(name, "*", check) for name in LIBRARIES for check in LIBRARY_CHECKS]
 
@@ -104,7 +199,8 @@ def _check_kind(run: LibraryRun, exp: Expected, check: str) -> None:
             )
             continue
         assert rows, f"{where}: nothing stored"
-        if check == "tokens" and exp.input_tokens is not None:
+        if check == "tokens":
+            assert exp.input_tokens is not None
             got = {k: sum(int(r[k]) for r in rows) for k in TOKENS_ALL}
             want = {
                 "input_tokens": exp.input_tokens,
@@ -115,8 +211,6 @@ def _check_kind(run: LibraryRun, exp: Expected, check: str) -> None:
             }
             assert got == want, f"{where}: stored (summed over {len(rows)} rows) != reported"
         elif check == "cost":
-            if exp.error:
-                continue
             if exp.input_tokens is None:  # no usage reported: never silently free
                 assert all(r["price_status"] != "ok" or Decimal(r["cost"]) > 0 for r in rows), (
                     f"{where}: no usage, stored as a free priced call: "
@@ -132,6 +226,10 @@ def _check_kind(run: LibraryRun, exp: Expected, check: str) -> None:
             )
             if exp.error:
                 assert all(r["error_type"] for r in rows), _show(rows, "error_type")
+        elif check == "ttft":
+            assert all(r["ttft_ms"] is not None and r["ttft_ms"] > 0 for r in rows), _show(
+                rows, "span_id", "ttft_ms", "latency_ms"
+            )
         elif check == "model":
             assert all(r["request_model"] == exp.model for r in rows), _show(
                 rows, "request_model", "response_model"
@@ -166,15 +264,8 @@ def _library_check(run: LibraryRun, check: str) -> None:
         for sentinel in (PROMPT_SENTINEL, COMPLETION_SENTINEL):
             assert sentinel not in stored, f"{name}: content ({sentinel}) stored"
         spans = json.dumps(run.app["spans"])
-        assert (
-            PROMPT_SENTINEL in spans
-            or COMPLETION_SENTINEL in spans
-            or name
-            in (
-                "openai-v2",
-                "anthropic-sdk",
-            )
-        ), f"{name} captured no content in the app: the check proves nothing"
+        captured = PROMPT_SENTINEL in spans or COMPLETION_SENTINEL in spans
+        assert captured, f"{name} captured no content in the app: the check proves nothing"
     elif check == "no_dead_letters":
         assert not run.dead_letters, json.dumps(
             _show(run.dead_letters, "reason", "detail", "span_id"), default=str

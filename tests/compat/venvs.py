@@ -36,6 +36,9 @@ class Library:
     venv: str
     names: tuple[str, ...]
     kinds: tuple[str, ...]
+    env: tuple[tuple[str, str], ...] = ()
+    #: The instrumentations its app turns on (app.py's names); the library's own name.
+    instrument: tuple[str, ...] = ()
 
 
 def _config() -> dict[str, Any]:
@@ -45,7 +48,14 @@ def _config() -> dict[str, Any]:
 def libraries() -> dict[str, Library]:
     """Every library of ``versions.toml``, by name."""
     return {
-        name: Library(name, entry["venv"], tuple(entry["names"]), tuple(entry["kinds"]))
+        name: Library(
+            name,
+            entry["venv"],
+            tuple(entry["names"]),
+            tuple(entry["kinds"]),
+            tuple(sorted(entry.get("env", {}).items())),
+            tuple(entry.get("instrument", [name])),
+        )
         for name, entry in _config()["libraries"].items()
     }
 
