@@ -15,7 +15,6 @@ import contextlib
 import fcntl
 import hashlib
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -28,6 +27,16 @@ from typing import Any
 
 from llmpulse.errors import CollectorError
 from llmpulse.stream_jobs.broker.local import _accepts, default_cache_dir
+
+__all__ = [
+    "BINARY_NAME",
+    "BUILDER_MODULE",
+    "MANIFEST",
+    "OTELCOL_VERSION",
+    "CollectorBuild",
+    "CollectorProcess",
+    "manifest_text",
+]
 
 #: The collector release: core modules v0.165.0 (stable ones v1.71.0), contrib v0.165.1.
 OTELCOL_VERSION = "0.165.0"
@@ -64,12 +73,10 @@ class CollectorBuild:
             return False
 
     def go_env(self) -> dict[str, str]:
-        """The environment for ``go`` and ocb: every Go cache under the cache folder.
-
-        The caller's environment passes through (``GOTOOLCHAIN``, ``GOPROXY``, ...)."""
+        """What ``go`` and ocb get on top of the inherited environment (``GOTOOLCHAIN``,
+        ``GOPROXY``, ... pass through): every Go cache under the cache folder."""
         gopath = self.cache_dir / "go" / "path"
         return {
-            **os.environ,
             "GOPATH": str(gopath),
             "GOMODCACHE": str(gopath / "pkg" / "mod"),
             "GOCACHE": str(self.cache_dir / "go" / "build-cache"),
@@ -119,10 +126,11 @@ class CollectorBuild:
 
     def _run(self, cmd: list[str], say: Say) -> None:
         tail: list[str] = []
+        # env(1) sets the Go variables for the child: this module reads no environment
+        settings = [f"{k}={v}" for k, v in self.go_env().items()]
         proc = subprocess.Popen(
-            cmd,
+            ["env", *settings, *cmd],
             cwd=self.home,
-            env=self.go_env(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
