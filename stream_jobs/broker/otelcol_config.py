@@ -15,6 +15,15 @@ from __future__ import annotations
 
 from typing import Any
 
+__all__ = [
+    "COMPRESSIONS",
+    "TRACE_ENCODINGS",
+    "kafka_to_otlp_http",
+    "otlp_http_receiver",
+    "otlp_to_kafka",
+    "service",
+]
+
 #: ``producer.compression`` values of the v0.165 kafka exporter (franz-go codecs).
 COMPRESSIONS = ("none", "gzip", "snappy", "lz4", "zstd")
 #: ``traces.encoding`` values of the v0.165 kafka exporter without an encoding extension.
