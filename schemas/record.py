@@ -47,6 +47,7 @@ class CallRecord(NamedTuple):
     source_partition: int
     source_offset: int
     cache_savings_pico: int = 0  # cache reads at the input price less the cache-read price
+    response_id: str = ""  # the provider's response id ("" when none, or not a short string)
 
 
 class DeadLetter(NamedTuple):

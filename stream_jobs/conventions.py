@@ -50,6 +50,8 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "llm.response.finish_reason",
     ),
     "error_type": ("error.type",),
+    # The provider's id of the response: two spans with one id describe one call.
+    "response_id": ("gen_ai.response.id",),
     "ttft_ms": ("llmpulse.time_to_first_token_ms",),
     "ttft_s": ("gen_ai.server.time_to_first_token", "gen_ai.response.time_to_first_chunk"),
     "retry_attempt": (

@@ -100,6 +100,13 @@ def _finish_reasons(value: Any) -> list[str]:
     return [str(value)[:32]]
 
 
+def _response_id(value: Any, limits: Limits) -> str:
+    """The provider's response id, or "" (never a reason to reject the call)."""
+    if isinstance(value, str) and len(value) <= limits.max_attribute_chars:
+        return value
+    return ""
+
+
 def _invoked_model(f: dict[str, Any]) -> str | None:
     """The model in OpenInference's ``llm.invocation_parameters`` (JSON), the only
     place it names the model of a call that failed before any response."""
@@ -234,6 +241,7 @@ def normalise_span(
         source[0],
         source[1],
         savings,
+        _response_id(f.get("response_id"), limits),
     )
     problem = out_of_range(record, CALL_COLUMNS, "llm_calls")
     if problem is not None:

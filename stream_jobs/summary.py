@@ -6,6 +6,7 @@ import math
 from decimal import Decimal
 from typing import Any
 
+from llmpulse.stream_jobs.analytics.links import COUNTED
 from llmpulse.stream_jobs.analytics.sketch import sql_quantile
 from llmpulse.stream_jobs.clickhouse import ClickHouseClient, check_identifier
 
@@ -19,7 +20,7 @@ def _rows(client: ClickHouseClient, sql: str) -> list[tuple[Any, ...]]:
 def summarise(client: ClickHouseClient, database: str = "llmpulse") -> dict[str, Any]:
     """Totals, cost by model and team, latency percentiles and rejects, exact (FINAL)."""
     db = check_identifier(database)
-    calls = f"{db}.llm_calls FINAL"
+    calls = f"{db}.llm_calls FINAL WHERE {COUNTED}"  # stacked spans count once
     (n, inp, out, cr, cc, rs, cost, errors, retries, unpriced, tx) = _rows(
         client,
         f"""

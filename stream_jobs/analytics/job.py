@@ -30,6 +30,7 @@ from llmpulse.stream_jobs.analytics.drift import (
     DriftEvent,
     DriftMonitor,
 )
+from llmpulse.stream_jobs.analytics.links import link_stacked
 from llmpulse.stream_jobs.analytics.rollups import (
     find_dirty,
     is_data_error,
@@ -72,6 +73,8 @@ class RefreshStats:
     minutes: int = 0
     closed_minutes_fed: int = 0
     drift_events: int = 0
+    #: Minutes whose calls had a stacked-span link set or cleared (see links.py).
+    relinked: int = 0
     events: list[DriftEvent] = field(default_factory=list, repr=False)
     #: What one bad row could not stop, left as it was and reported: rollup minutes
     #: and transaction parts whose data a statement refused, the drift feed.
@@ -150,8 +153,16 @@ class AnalyticsJob:
                 self._feed_owed = not final and self._still_settling()
                 self._drift_step(stats, final)
             return stats
-        stats.rows, stats.minutes = dirty.rows, len(dirty.minutes)
-        stats.failed_minutes = refresh_rollups(self.client, self.db, dirty.minutes)
+        relinked = link_stacked(
+            self.client,
+            self.db,
+            since,
+            _utc(dirty.first_start),
+            _utc(dirty.last_start or dirty.first_start),
+        )
+        minutes = sorted({_utc(m) for m in dirty.minutes} | {_utc(m) for m in relinked})
+        stats.rows, stats.minutes, stats.relinked = dirty.rows, len(minutes), len(relinked)
+        stats.failed_minutes = refresh_rollups(self.client, self.db, minutes)
         stats.failed_transaction_parts = refresh_transactions(
             self.client, self.db, since, dirty.first_start
         )
@@ -295,6 +306,10 @@ ORDER BY c.minute, c.service_name, c.request_model""",
             if ev:
                 events.append(ev)
         return events
+
+
+def _utc(t: datetime) -> datetime:
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t
 
 
 def drift_record(e: DriftEvent) -> tuple[bytes, bytes]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from llmpulse.stream_jobs.analytics.links import COUNTED
 from llmpulse.stream_jobs.analytics.sketch import sql_bucket, sql_sketch
 from llmpulse.stream_jobs.clickhouse import ClickHouseClient, check_identifier
 
@@ -74,16 +75,17 @@ SELECT minute, service_name, provider, operation, request_model, response_model,
        ttft_calls, ttft_max, {ttft_keys}, {ttft_counts}, now64(3)
 FROM (
     SELECT minute, service_name, provider, operation, request_model, response_model,
-           count() AS calls, countIf(status = 'error') AS errors,
-           countIf(latency_ms > 5000) AS slow, sum(latency_ms) AS latency_sum,
-           max(latency_ms) AS latency_max,
-           arraySort(groupArray({sql_bucket("latency_ms")})) AS lat,
-           countIf(ttft_ms IS NOT NULL) AS ttft_calls,
-           maxOrDefault(ifNull(ttft_ms, 0)) AS ttft_max,
-           arraySort(groupArrayIf({sql_bucket("ifNull(ttft_ms, 0)")}, ttft_ms IS NOT NULL))
+           countIf(c) AS calls, countIf(c AND status = 'error') AS errors,
+           countIf(c AND latency_ms > 5000) AS slow, sumIf(latency_ms, c) AS latency_sum,
+           maxIf(latency_ms, c) AS latency_max,
+           arraySort(groupArrayIf({sql_bucket("latency_ms")}, c)) AS lat,
+           countIf(c AND ttft_ms IS NOT NULL) AS ttft_calls,
+           maxIf(ifNull(ttft_ms, 0), c) AS ttft_max,
+           arraySort(groupArrayIf({sql_bucket("ifNull(ttft_ms, 0)")}, c AND ttft_ms IS NOT NULL))
                AS ttft
     FROM (
-        SELECT toStartOfMinute(start_time) AS minute, * FROM {db}.llm_calls FINAL
+        SELECT toStartOfMinute(start_time) AS minute, {COUNTED} AS c, *
+        FROM {db}.llm_calls FINAL
         WHERE start_time >= {{lo:DateTime64(6)}} AND start_time < {{hi:DateTime64(6)}}
           AND toStartOfMinute(start_time) IN {{minutes:Array(DateTime)}}
     )
@@ -95,14 +97,15 @@ FROM (
 def _cost_sql(db: str) -> str:
     return f"""
 INSERT INTO {db}.cost_1m
+WITH {COUNTED} AS c
 SELECT toStartOfMinute(start_time) AS minute, service_name, environment, team, feature,
        risk_tier, provider, request_model,
-       count(), countIf(status = 'error'), countIf(retry_attempt > 0),
-       countIf(has(finish_reasons, 'length')), countIf(price_status != 'ok'),
-       sum(input_tokens), sum(output_tokens), sum(cache_read_tokens),
-       sum(cache_creation_tokens), sum(reasoning_tokens),
-       sum(cost_usd), sumIf(cost_usd, status = 'error'), now64(3),
-       sum(toDecimal128(cache_savings_pico, 12) / 1000000000000)
+       countIf(c), countIf(c AND status = 'error'), countIf(c AND retry_attempt > 0),
+       countIf(c AND has(finish_reasons, 'length')), countIf(c AND price_status != 'ok'),
+       sumIf(input_tokens, c), sumIf(output_tokens, c), sumIf(cache_read_tokens, c),
+       sumIf(cache_creation_tokens, c), sumIf(reasoning_tokens, c),
+       sumIf(cost_usd, c), sumIf(cost_usd, c AND status = 'error'), now64(3),
+       sumIf(toDecimal128(cache_savings_pico, 12) / 1000000000000, c)
 FROM {db}.llm_calls FINAL
 WHERE start_time >= {{lo:DateTime64(6)}} AND start_time < {{hi:DateTime64(6)}}
   AND toStartOfMinute(start_time) IN {{minutes:Array(DateTime)}}
@@ -174,15 +177,16 @@ def refresh_transactions(
     # strings (same values stored).
     sql = f"""
 INSERT INTO {db}.transaction_costs
+WITH {COUNTED} AS c
 SELECT transaction_id, min(start_time), max(end_time),
        argMin(toString(service_name), start_time), argMin(toString(team), start_time),
        argMin(toString(feature), start_time), argMin(toString(risk_tier), start_time),
        arraySort(groupUniqArray(toString(service_name))),
        arraySort(groupUniqArray(toString(response_model))),
-       count(), countIf(retry_attempt > 0), countIf(status = 'error'),
-       sum(input_tokens), sum(output_tokens), sum(cache_read_tokens),
-       sum(cache_creation_tokens), sum(reasoning_tokens),
-       sum(cost_usd), sumIf(cost_usd, status = 'error'), now64(3)
+       countIf(c), countIf(c AND retry_attempt > 0), countIf(c AND status = 'error'),
+       sumIf(input_tokens, c), sumIf(output_tokens, c), sumIf(cache_read_tokens, c),
+       sumIf(cache_creation_tokens, c), sumIf(reasoning_tokens, c),
+       sumIf(cost_usd, c), sumIf(cost_usd, c AND status = 'error'), now64(3)
 FROM {db}.llm_calls FINAL
 WHERE start_time >= {{lo:DateTime64(6)}} AND {touched} AND {{part}}
 GROUP BY transaction_id

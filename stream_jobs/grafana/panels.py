@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
+from llmpulse.stream_jobs.analytics.links import COUNTED
 from llmpulse.stream_jobs.analytics.sketch import sql_quantile
 
 __all__ = ["DASHBOARDS", "Dashboard", "Panel", "monthly_budget"]
@@ -90,7 +91,7 @@ SRE = Dashboard(
             "Errors by type and risk tier",
             "table",
             "SELECT error_type, risk_tier, count() AS errors FROM llm_calls FINAL "
-            "WHERE $__timeFilter(start_time) AND status = 'error' "
+            f"WHERE {COUNTED} AND $__timeFilter(start_time) AND status = 'error' "
             "GROUP BY error_type, risk_tier ORDER BY errors DESC",
             ("error_type", "risk_tier", "errors"),
         ),
@@ -232,7 +233,8 @@ FINANCE = Dashboard(
             "SELECT multiIf(price_status = 'no_usage', 'not priced: no usage', "
             "price_status = 'unknown_model', 'not priced: unknown model', price_status) "
             "AS reason, service_name, request_model, count() AS calls "
-            "FROM llm_calls FINAL WHERE $__timeFilter(start_time) AND price_status != 'ok' "
+            f"FROM llm_calls FINAL WHERE {COUNTED} AND $__timeFilter(start_time) "
+            "AND price_status != 'ok' "
             "GROUP BY reason, service_name, request_model ORDER BY calls DESC LIMIT 50",
             ("reason", "service_name", "request_model", "calls"),
             description="Calls stored at $0 because they could not be priced: a model "
@@ -266,7 +268,7 @@ QUALITY = Dashboard(
             "Finish reasons",
             "table",
             "SELECT arrayJoin(finish_reasons) AS reason, count() AS calls "
-            "FROM llm_calls FINAL WHERE $__timeFilter(start_time) "
+            f"FROM llm_calls FINAL WHERE {COUNTED} AND $__timeFilter(start_time) "
             "GROUP BY reason ORDER BY calls DESC",
             ("reason", "calls"),
         ),
@@ -275,7 +277,7 @@ QUALITY = Dashboard(
             "table",
             "SELECT request_model, response_model, count() AS calls, "
             "min(start_time) AS first_seen, max(start_time) AS last_seen "
-            "FROM llm_calls FINAL WHERE $__timeFilter(start_time) "
+            f"FROM llm_calls FINAL WHERE {COUNTED} AND $__timeFilter(start_time) "
             "GROUP BY request_model, response_model ORDER BY request_model, first_seen",
             ("request_model", "response_model", "calls", "first_seen", "last_seen"),
         ),
@@ -324,7 +326,7 @@ PIPELINE = Dashboard(
             "Freshness: seconds since the newest row",
             "stat",
             "SELECT dateDiff('second', max(ingested_at), now64(3)) AS seconds_behind "
-            "FROM llm_calls",
+            f"FROM llm_calls WHERE {COUNTED}",
             ("seconds_behind",),
             "s",
         ),
@@ -333,7 +335,8 @@ PIPELINE = Dashboard(
             "timeseries",
             "SELECT $__timeInterval(ingested_at) AS time, "
             "quantile(0.95)(dateDiff('millisecond', end_time, ingested_at)) AS lag_p95_ms "
-            "FROM llm_calls WHERE $__timeFilter(ingested_at) GROUP BY time ORDER BY time",
+            f"FROM llm_calls WHERE {COUNTED} AND $__timeFilter(ingested_at) "
+            "GROUP BY time ORDER BY time",
             ("time", "lag_p95_ms"),
             "ms",
         ),

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from llmpulse.errors import ConfigError
+from llmpulse.stream_jobs.analytics.links import COUNTED
 from llmpulse.stream_jobs.clickhouse import ClickHouseClient, check_identifier
 
 __all__ = ["Budgets", "DailyReport", "build_daily_report"]
@@ -168,7 +169,7 @@ def build_daily_report(
             for status, n in _rows(
                 client,
                 f"SELECT price_status, count() FROM {db}.llm_calls FINAL "
-                "WHERE toDate(start_time) = {d:Date} AND price_status != 'ok' "
+                f"WHERE {COUNTED} AND toDate(start_time) = {{d:Date}} AND price_status != 'ok' "
                 "GROUP BY price_status ORDER BY price_status",
                 d=day,
             )

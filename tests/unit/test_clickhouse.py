@@ -29,10 +29,12 @@ def test_ddl_matches_the_record_contract(chdb_client: Any, database: str) -> Non
     """Each table's columns are the record's fields, in order."""
     migrate(chdb_client, database)
     assert columns(chdb_client, database, "llm_calls") == [
-        *CALL_COLUMNS[:-1],
+        *CALL_COLUMNS[:-2],
         "ingested_at",
         "cost_usd",
         "cache_savings_pico",
+        "response_id",
+        "duplicate_of",  # set by the analytics refresh, never by an insert
     ]
     assert columns(chdb_client, database, "dead_letters") == list(DEAD_LETTER_COLUMNS)
     assert columns(chdb_client, database, "ingest_batches") == list(BATCH_COLUMNS)
@@ -40,7 +42,7 @@ def test_ddl_matches_the_record_contract(chdb_client: Any, database: str) -> Non
 
 def test_migrate_is_idempotent_and_sets_retention(chdb_client: Any, database: str) -> None:
     """A second migrate applies nothing; the TTL follows the retention setting."""
-    assert migrate(chdb_client, database, ttl_days=30) == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert migrate(chdb_client, database, ttl_days=30) == [1, 2, 3, 4, 5, 6, 7, 8, 9]
     assert migrate(chdb_client, database, ttl_days=7) == []
     ddl = chdb_client.command(f"SHOW CREATE TABLE {database}.llm_calls")
     assert "toIntervalDay(7)" in ddl

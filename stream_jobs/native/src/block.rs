@@ -30,6 +30,7 @@ pub struct Row<'a> {
     pub partition: i32,
     pub offset: i64,
     pub savings_pico: i64,
+    pub response_id: &'a str,
 }
 
 // The status and price_status labels; `contract()` exports them and
@@ -45,7 +46,7 @@ pub enum Text<'a> {
     TraceHex,
 }
 
-const STRINGS: usize = 19;
+const STRINGS: usize = 20;
 const S_TRACE: usize = 0;
 const S_SPAN: usize = 1;
 const S_PARENT: usize = 2;
@@ -61,6 +62,7 @@ const S_PRICE_STATUS: usize = 15;
 const S_PRICE_VERSION: usize = 16;
 const S_CONVENTION: usize = 17;
 const S_FINISH: usize = 18; // nested strings of the array column
+const S_RESPONSE_ID: usize = 19;
 
 const FIXED: usize = 14;
 const F_START: usize = 0;
@@ -83,7 +85,7 @@ enum Data {
 }
 
 /// (name, type, where the data is) in CallRecord order.
-const COLUMNS: [(&str, &str, Data); 33] = [
+const COLUMNS: [(&str, &str, Data); 34] = [
     ("trace_id", "String", Data::Str(S_TRACE)),
     ("span_id", "String", Data::Str(S_SPAN)),
     ("parent_span_id", "String", Data::Str(S_PARENT)),
@@ -117,6 +119,7 @@ const COLUMNS: [(&str, &str, Data); 33] = [
     ("source_partition", "Int32", Data::Fixed(F_PARTITION)),
     ("source_offset", "Int64", Data::Fixed(F_OFFSET)),
     ("cache_savings_pico", "Int64", Data::Fixed(F_SAVINGS)),
+    ("response_id", "String", Data::Str(S_RESPONSE_ID)),
 ];
 
 /// (name, ClickHouse type) of each column, in block order: for `contract()`.
@@ -223,6 +226,7 @@ impl Block {
         string(&mut s[S_PRICE_STATUS], status.as_bytes());
         string(&mut s[S_PRICE_VERSION], version.as_bytes());
         string(&mut s[S_CONVENTION], r.convention.as_bytes());
+        string(&mut s[S_RESPONSE_ID], r.response_id.as_bytes());
         for f in &r.finish_reasons {
             string(&mut s[S_FINISH], f.as_bytes());
         }

@@ -12,7 +12,7 @@ use crate::proto::{utf8, validate, Bail, Field, Reader, Res, Schema};
 /// the extractor's slots, in slot order. The only positional list of them here
 /// (the rest of the crate names a slot with `slot`); `fastpath.check_contract`
 /// compares it with the fields of the key table when the Scanner is built.
-pub const FIELD_NAMES: [&str; 22] = [
+pub const FIELD_NAMES: [&str; 23] = [
     "provider",
     "operation",
     "request_model",
@@ -24,6 +24,7 @@ pub const FIELD_NAMES: [&str; 22] = [
     "reasoning_tokens",
     "finish_reasons",
     "error_type",
+    "response_id",
     "ttft_ms",
     "ttft_s",
     "retry_attempt",

@@ -25,6 +25,7 @@ pub const TOKENS: [usize; 5] = [
 ];
 pub const FINISH_REASONS: usize = slot("finish_reasons");
 pub const ERROR_TYPE: usize = slot("error_type");
+pub const RESPONSE_ID: usize = slot("response_id");
 pub const TTFT_MS: usize = slot("ttft_ms");
 pub const TTFT_S: usize = slot("ttft_s");
 pub const RETRY: usize = slot("retry_attempt");
@@ -185,6 +186,14 @@ fn text<'a>(v: Option<Val<'a>>, max_chars: usize, default: &'a str) -> Option<&'
         None | Some(Val::Empty) | Some(Val::Str("")) => Some(default),
         Some(Val::Str(s)) if s.len() <= max_chars || s.chars().count() <= max_chars => Some(s),
         _ => None,
+    }
+}
+
+/// `_response_id`: a string within the limit, else "" (never slow, never a rejection).
+fn response_id<'a>(v: Option<Val<'a>>, max_chars: usize) -> &'a str {
+    match v {
+        Some(Val::Str(s)) if s.len() <= max_chars || s.chars().count() <= max_chars => s,
+        _ => "",
     }
 }
 
@@ -413,6 +422,7 @@ pub fn normalise<'a>(
         partition: source.0,
         offset: source.1,
         savings_pico: savings,
+        response_id: response_id(f.get(RESPONSE_ID), max),
     }))
 }
 

@@ -1,0 +1,9 @@
+-- llmpulse schema v9: one logical call, one counted row. Instrumentation libraries
+-- stack spans for one call (the provider SDK's own span and a library's, a framework's
+-- over both); each is kept, and the analytics refresh links all but one of them to
+-- the call's primary span (duplicate_of = 'trace_id/span_id'). Every count, sum and
+-- rollup reads only the rows whose duplicate_of is empty.
+ALTER TABLE {db}.llm_calls ADD COLUMN IF NOT EXISTS response_id String DEFAULT '';
+ALTER TABLE {db}.llm_calls ADD COLUMN IF NOT EXISTS duplicate_of String DEFAULT '';
+ALTER TABLE {db}.llm_calls ADD INDEX IF NOT EXISTS response_id_bloom response_id TYPE bloom_filter GRANULARITY 4;
+ALTER TABLE {db}.llm_calls ADD INDEX IF NOT EXISTS trace_id_bloom trace_id TYPE bloom_filter GRANULARITY 4;

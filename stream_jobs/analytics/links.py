@@ -1,0 +1,116 @@
+"""One logical call, one counted row: stacked spans are linked to one primary.
+
+Instrumentation libraries stack spans for one model call: the provider SDK's own
+span and an instrumentation's (OpenLLMetry's in another trace, OpenInference's as
+the SDK span's parent), a framework's (LangChain) over both. Each is stored; the
+refresh links all but one with ``duplicate_of = 'trace_id/span_id'`` of the call's
+primary, by two rules, applied in this order:
+
+1. **Envelope**: an LLM span that has an LLM child span (same trace) is not a call
+   of its own; the children are (a framework's retries are several children). It is
+   linked to its latest-starting child.
+2. **Same response**: LLM spans that are not envelopes and share provider, response
+   id (``gen_ai.response.id``) and transaction describe one response; the
+   latest-starting (then highest span id) is the primary, the others link to it.
+
+Every count, sum and rollup reads only rows with an empty ``duplicate_of``
+(:data:`COUNTED`). A link is written by inserting the row again with the link set
+(a newer ``ingested_at`` replaces it), so the next refresh sees the row as changed
+and recomputes what it touches; a crash or a replay at any point is repaired by
+the next refresh, which computes the same links from the same rows.
+
+Limits: spans of one call starting more than :data:`WINDOW` apart are not linked;
+spans of one call in different traces with no response id (failed calls,
+libraries that record none) are not linked; a response id reused by a provider
+within one transaction would merge two calls.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from llmpulse.schemas.record import CALL_COLUMNS
+from llmpulse.stream_jobs.clickhouse import ClickHouseClient, check_identifier
+
+__all__ = ["COUNTED", "link_stacked"]
+
+#: The rows that count: every call that is not linked to another as its duplicate.
+COUNTED = "duplicate_of = ''"
+
+_KEY = "concat(trace_id, '/', span_id)"
+#: Spans of one call start within this of each other (a call lasts less).
+WINDOW = timedelta(minutes=15)
+
+
+def _links_sql(db: str) -> str:
+    """(row key, duplicate_of wanted, duplicate_of stored, start) for the rows of the
+    traces and responses touched since ``since`` whose link should change."""
+    touched = f"{db}.llm_calls WHERE ingested_at > {{since:DateTime64(3)}}"
+    return f"""
+WITH
+    scope AS (
+        SELECT trace_id, span_id, parent_span_id, start_time, provider, response_id,
+               transaction_id, duplicate_of
+        FROM {db}.llm_calls FINAL
+        WHERE start_time >= {{lo:DateTime64(6)}} AND start_time < {{hi:DateTime64(6)}}
+          AND (trace_id IN (SELECT trace_id FROM {touched})
+               OR (response_id != ''
+                   AND response_id IN (SELECT response_id FROM {touched} AND response_id != '')))
+    ),
+    envelopes AS (
+        SELECT p.trace_id AS trace_id, p.span_id AS span_id,
+               argMax(concat(c.trace_id, '/', c.span_id), (c.start_time, c.span_id)) AS primary
+        FROM scope AS p
+        INNER JOIN scope AS c ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id
+        WHERE c.span_id != p.span_id
+        GROUP BY p.trace_id, p.span_id
+    ),
+    responses AS (
+        SELECT provider, response_id, transaction_id,
+               argMax({_KEY}, (start_time, span_id)) AS primary
+        FROM scope
+        WHERE response_id != ''
+          AND (trace_id, span_id) NOT IN (SELECT trace_id, span_id FROM envelopes)
+        GROUP BY provider, response_id, transaction_id
+    ),
+    wanted AS (
+        SELECT s.trace_id AS trace_id, s.span_id AS span_id, s.start_time AS start_time,
+               s.duplicate_of AS stored,
+               multiIf(e.primary != '', e.primary,
+                       r.primary != '' AND r.primary != concat(s.trace_id, '/', s.span_id),
+                       r.primary, '') AS link
+        FROM scope AS s
+        LEFT JOIN envelopes AS e ON e.trace_id = s.trace_id AND e.span_id = s.span_id
+        LEFT JOIN responses AS r
+            ON r.provider = s.provider AND r.response_id = s.response_id
+           AND r.transaction_id = s.transaction_id AND s.response_id != ''
+    )
+SELECT trace_id, span_id, link, start_time FROM wanted WHERE link != stored
+SETTINGS join_use_nulls = 0
+"""
+
+
+def link_stacked(
+    client: ClickHouseClient, db: str, since: datetime, first: datetime, last: datetime
+) -> list[datetime]:
+    """Link the stacked spans among calls ingested after ``since`` (starting between
+    ``first`` and ``last``) and the rows of their traces and responses that start
+    within :data:`WINDOW` of them; return the start minutes of the rows changed."""
+    db = check_identifier(db)
+    params = {"since": since, "lo": first - WINDOW, "hi": last + WINDOW}
+    changes = client.query(_links_sql(db), parameters=params).result_rows
+    if not changes:
+        return []
+    link = {(t, s): want for t, s, want, _ in changes}
+    columns = ", ".join(CALL_COLUMNS)
+    rows = client.query(
+        f"SELECT {columns} FROM {db}.llm_calls FINAL "
+        "WHERE (trace_id, span_id) IN {keys:Array(Tuple(String, String))}",
+        parameters={"keys": list(link)},
+    ).result_rows
+    client.insert(
+        f"{db}.llm_calls",
+        [[*row, link[(row[0], row[1])]] for row in rows],
+        column_names=[*CALL_COLUMNS, "duplicate_of"],
+    )
+    return sorted({start.replace(second=0, microsecond=0) for *_, start in changes})
