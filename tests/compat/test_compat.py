@@ -49,6 +49,14 @@ STACKED_TRACES = (
     f"{STACKED}; here the two are ROOT spans of two different traces (OpenLLMetry starts its "
     "span without making it current), alike in gen_ai.response.id, transaction and times"
 )
+STACKED_OI = (
+    f"{STACKED}; here the LangChain span and the OpenAI SDK's are ROOT spans of two "
+    "traces and OpenInference records no response id"
+)
+#: A defect fixed by linking stacked spans (llm_calls.duplicate_of, schema v9): its
+#: xfail holds only on a store without that column.
+LINKED = " [fixed by duplicate_of links]"
+UNLINKABLE = " (not linked by duplicate_of either: two traces and no response id to join them)"
 OI_MODEL = (
     "llmpulse: OpenInference's request model is taken from llm.model_name (the RESPONSE "
     "model) although llm.invocation_parameters has the requested one"
@@ -92,15 +100,21 @@ KNOWN: list[tuple[str, str, str, str]] = [
     ("openai-v2", "chat_stream_usage", "tokens", V2_CACHE),
     ("openai-v2", "chat_stream_*", "ttft", NO_TTFT.format("openai-v2 2.4b0")),
     ("openllmetry-openai", "chat_stream_*", "ttft", NO_TTFT.format("OpenLLMetry openai 0.62.4")),
-    ("openllmetry-anthropic", "*", "rows", STACKED_TRACES),
-    ("openllmetry-anthropic", "messages", "tokens", STACKED_TRACES),
-    ("openllmetry-anthropic", "messages_stream", "tokens", f"{STACKED_TRACES}; {LLM_STREAM_OUT}"),
-    ("openllmetry-anthropic", "messages_stream", "ttft", STACKED_TRACES),
+    ("openllmetry-anthropic", "messages*", "rows", STACKED_TRACES + LINKED),
+    ("openllmetry-anthropic", "anthropic_error", "rows", STACKED_TRACES + UNLINKABLE),
+    ("openllmetry-anthropic", "messages", "tokens", STACKED_TRACES + LINKED),
+    (
+        "openllmetry-anthropic",
+        "messages_stream",
+        "tokens",
+        f"{STACKED_TRACES}; {LLM_STREAM_OUT}{LINKED}",
+    ),
+    ("openllmetry-anthropic", "messages_stream", "ttft", STACKED_TRACES + LINKED),
     ("openinference-openai", "[!o]*", "model", OI_MODEL),
     ("openinference-openai", "chat_stream_*", "ttft", OI_TTFT),
-    ("openinference-anthropic", "*", "rows", STACKED),
-    ("openinference-anthropic", "messages*", "tokens", STACKED),
-    ("openinference-anthropic", "messages_stream", "ttft", STACKED),
+    ("openinference-anthropic", "*", "rows", STACKED + LINKED),
+    ("openinference-anthropic", "messages*", "tokens", STACKED + LINKED),
+    ("openinference-anthropic", "messages_stream", "ttft", STACKED + LINKED),
     ("openlit", "messages_stream", "tokens", LIT_STREAM_CACHE),
     ("openlit", "anthropic_error", "rows", LIT_ERROR),
     ("openlit", "anthropic_error", "status", LIT_ERROR),
@@ -121,26 +135,35 @@ KNOWN: list[tuple[str, str, str, str]] = [
     ),
     ("langchain-openllmetry", "*", "no_dead_letters", TASK_SPANS),
     ("langchain-openllmetry", "*", "no_content", TASK_CONTENT),
-    ("langchain-openinference-stacked", "*", "rows", STACKED),
-    ("langchain-openinference-stacked", "lc_[!e]*", "tokens", STACKED),
-    ("langchain-openinference-stacked", "lc_[!e]*", "model", f"{STACKED}; {OI_MODEL}"),
-    ("langchain-openinference-stacked", "lc_stream_usage", "ttft", STACKED),
+    ("langchain-openinference-stacked", "*", "rows", STACKED_OI + UNLINKABLE),
+    ("langchain-openinference-stacked", "lc_[!e]*", "tokens", STACKED_OI + UNLINKABLE),
+    ("langchain-openinference-stacked", "lc_[!e]*", "model", f"{STACKED_OI}; {OI_MODEL}"),
+    ("langchain-openinference-stacked", "lc_stream_usage", "ttft", STACKED_OI + UNLINKABLE),
 ]
 
 
-def _known(library: str, kind: str, check: str) -> str | None:
+def _known(library: str, kind: str, check: str, linking: bool) -> str | None:
+    """The defect that makes this check fail today, if any. ``linking``: the store links
+    stacked spans (its llm_calls rows have ``duplicate_of``)."""
     for lib_glob, kind_glob, known_check, reason in KNOWN:
         matches = fnmatch.fnmatch(library, lib_glob) and fnmatch.fnmatch(kind, kind_glob)
-        if matches and known_check == check:
+        if matches and known_check == check and not (linking and reason.endswith(LINKED)):
             return reason
     return None
 
 
+def _expect_defect(request: pytest.FixtureRequest, run: LibraryRun, kind: str, check: str) -> None:
+    """Mark the running test a strict xfail when ``KNOWN`` names its defect (decided at
+    run time: whether the store links stacked spans is only known from its rows)."""
+    linking = any("duplicate_of" in row for row in run.rows)
+    reason = _known(run.library.name, kind, check, linking)
+    if reason:
+        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
+
+
 def _param(library: str, kind: str, check: str) -> Any:
-    reason = _known(library, kind, check)
-    marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
     ident = f"{library}-{kind}-{check}" if kind != "*" else f"{library}-{check}"
-    return pytest.param(library, kind, check, marks=marks, id=ident)
+    return pytest.param(library, kind, check, id=ident)
 
 
 def _applies(exp: Expected, check: str) -> bool:
@@ -190,7 +213,9 @@ def _check_kind(run: LibraryRun, exp: Expected, check: str) -> None:
     assert len(calls) == REPEAT
     for call in calls:
         assert (call["outcome"] == "raised") == exp.error, call  # the SDK behaved as expected
-        rows = run.rows_of(call)
+        # Stacked spans may be kept and linked: a row with a duplicate_of (schema v9)
+        # is not counted anywhere, so it is not a stored call here either.
+        rows = [r for r in run.rows_of(call) if not r.get("duplicate_of")]
         where = f"{run.library.name} {exp.kind} #{call['index']}"
         if check == "rows":
             assert call["traces"], f"{where}: the library made no span for this call"
@@ -237,9 +262,16 @@ def _check_kind(run: LibraryRun, exp: Expected, check: str) -> None:
 
 
 @pytest.mark.parametrize(("library", "kind", "check"), KIND_PARAMS)
-def test_call_kind(runs: dict[str, LibraryRun], library: str, kind: str, check: str) -> None:
+def test_call_kind(
+    request: pytest.FixtureRequest,
+    runs: dict[str, LibraryRun],
+    library: str,
+    kind: str,
+    check: str,
+) -> None:
     """Each call of this kind is stored once, with the provider's figures."""
     run = _run(runs, library)
+    _expect_defect(request, run, kind, check)
     exp = next(e for e in run.expected if e.kind == kind)
     _check_kind(run, exp, check)
 
@@ -273,6 +305,14 @@ def _library_check(run: LibraryRun, check: str) -> None:
 
 
 @pytest.mark.parametrize(("library", "kind", "check"), LIBRARY_PARAMS)
-def test_library(runs: dict[str, LibraryRun], library: str, kind: str, check: str) -> None:
+def test_library(
+    request: pytest.FixtureRequest,
+    runs: dict[str, LibraryRun],
+    library: str,
+    kind: str,
+    check: str,
+) -> None:
     """The library's calls carry install()'s service, the transaction, and no content."""
-    _library_check(_run(runs, library), check)
+    run = _run(runs, library)
+    _expect_defect(request, run, kind, check)
+    _library_check(run, check)
