@@ -16,6 +16,7 @@ are imported here: this file runs outside the project's own venv.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.metadata
 import json
 import os
@@ -86,8 +87,18 @@ def _openai_calls(base: str) -> dict[str, Callable[[], Any]]:
         )
         return "".join((c.choices[0].delta.content or "") for c in chunks if c.choices)
 
+    def chat_async() -> Any:
+        async def call() -> Any:
+            async with openai.AsyncOpenAI(
+                api_key="sk-compat", base_url=f"{base}/openai/v1", max_retries=0
+            ) as aclient:
+                return await aclient.chat.completions.create(model="gpt-4o-mini", messages=messages)
+
+        return asyncio.run(call())
+
     return {
         "chat": lambda: client.chat.completions.create(model="gpt-4o-mini", messages=messages),
+        "chat_async": chat_async,
         "chat_stream_usage": lambda: stream(True),
         "chat_stream_no_usage": lambda: stream(False),
         "responses": lambda: client.responses.create(model="o3-mini", input=QUESTION),
@@ -117,10 +128,22 @@ def _anthropic_calls(base: str) -> dict[str, Callable[[], Any]]:
         )
         return [e.type for e in events]
 
+    def messages_async() -> Any:
+        async def call() -> Any:
+            async with anthropic.AsyncAnthropic(
+                api_key="compat", base_url=f"{base}/anthropic", max_retries=0
+            ) as aclient:
+                return await aclient.messages.create(
+                    model=model, max_tokens=256, system=system, messages=messages
+                )
+
+        return asyncio.run(call())
+
     return {
         "messages": lambda: client.messages.create(
             model=model, max_tokens=256, system=system, messages=messages
         ),
+        "messages_async": messages_async,
         "messages_stream": stream,
         "anthropic_error": lambda: failing.messages.create(
             model=model, max_tokens=256, messages=messages

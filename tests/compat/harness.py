@@ -11,6 +11,7 @@ what was stored of them are written to ``findings/<library>.json``.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -25,8 +26,8 @@ from tests.integration.conftest import running_worker
 
 __all__ = ["REPEAT", "TEAM", "LibraryRun", "run_all"]
 
-#: Calls of each kind per library.
-REPEAT = 3
+#: Calls of each kind per library (``LLMPULSE_COMPAT_REPEAT``, for a heavier run).
+REPEAT = int(os.environ.get("LLMPULSE_COMPAT_REPEAT", "3"))
 TEAM = "compat-team"
 APP = Path(__file__).with_name("app.py")
 

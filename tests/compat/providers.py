@@ -59,6 +59,7 @@ class Expected:
 KINDS: dict[str, list[Expected]] = {
     "openai": [
         Expected("chat", "openai", "gpt-4o-mini", 1500, 40, cache_read_tokens=1024),
+        Expected("chat_async", "openai", "gpt-4o-mini", 1500, 40, cache_read_tokens=1024),
         Expected("chat_stream_usage", "openai", "gpt-4o-mini", 1200, 30, 256, streamed=True),
         Expected("chat_stream_no_usage", "openai", "gpt-4o-mini", streamed=True),
         Expected("responses", "openai", "o3-mini", 900, 120, 512, reasoning_tokens=64),
@@ -68,6 +69,15 @@ KINDS: dict[str, list[Expected]] = {
     "anthropic": [
         Expected(
             "messages",
+            "anthropic",
+            "claude-sonnet-4-20250514",
+            20 + 3000 + 1000,
+            50,
+            cache_read_tokens=3000,
+            cache_creation_tokens=1000,
+        ),
+        Expected(
+            "messages_async",
             "anthropic",
             "claude-sonnet-4-20250514",
             20 + 3000 + 1000,

@@ -10,7 +10,8 @@ prompt or completion content anywhere. What fails today is listed in ``KNOWN``
 with the defect (strict xfail: it turns red once fixed, so the entry goes).
 
 Raw spans and stored rows of each library: ``$LLMPULSE_COMPAT_FINDINGS/<library>.json``
-(``/tmp/compat_findings`` by default). ``LLMPULSE_COMPAT_ONLY=a,b`` runs some libraries.
+(``/tmp/compat_findings`` by default). ``LLMPULSE_COMPAT_ONLY=a,b`` runs some libraries;
+``LLMPULSE_COMPAT_REPEAT=N`` makes N calls of each kind instead of 3.
 """
 
 from __future__ import annotations
@@ -96,8 +97,7 @@ KNOWN: list[tuple[str, str, str, str]] = [
     ("openai-v2", "responses", check, V2_RESPONSES)
     for check in ("rows", "tokens", "cost", "status", "model")
 ] + [
-    ("openai-v2", "chat", "tokens", V2_CACHE),
-    ("openai-v2", "chat_stream_usage", "tokens", V2_CACHE),
+    ("openai-v2", "chat*", "tokens", V2_CACHE),
     ("openai-v2", "chat_stream_*", "ttft", NO_TTFT.format("openai-v2 2.4b0")),
     ("openllmetry-openai", "chat_stream_*", "ttft", NO_TTFT.format("OpenLLMetry openai 0.62.4")),
     ("openllmetry-anthropic", "messages*", "rows", STACKED_TRACES + LINKED),
