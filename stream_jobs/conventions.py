@@ -8,14 +8,28 @@ business transaction, team, feature and risk tier.
 
 from __future__ import annotations
 
-__all__ = ["FIELDS", "LLM_MARKERS", "NON_INFERENCE_OPERATIONS", "RESOURCE_FIRST"]
+__all__ = [
+    "FIELDS",
+    "FIRST_TOKEN_EVENTS",
+    "LLM_MARKERS",
+    "NON_INFERENCE_OPERATIONS",
+    "RESOURCE_FIRST",
+]
 
 #: field -> attribute keys, first present wins.
 FIELDS: dict[str, tuple[str, ...]] = {
     "provider": ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system"),
     "operation": ("gen_ai.operation.name", "llm.request.type", "openinference.span.kind"),
-    "request_model": ("gen_ai.request.model", "llm.request.model", "llm.model_name"),
-    "response_model": ("gen_ai.response.model", "llm.response.model", "llm.model_name"),
+    # OpenInference's llm.model_name is the model that answered; the requested one is
+    # llm.request.model_name or, else, the "model" of llm.invocation_parameters (read in
+    # normalise.py); a span naming only one model has it as both.
+    "request_model": ("gen_ai.request.model", "llm.request.model", "llm.request.model_name"),
+    "response_model": (
+        "gen_ai.response.model",
+        "llm.response.model",
+        "llm.response.model_name",
+        "llm.model_name",
+    ),
     "input_tokens": (
         "gen_ai.usage.input_tokens",
         "gen_ai.usage.prompt_tokens",
@@ -80,6 +94,7 @@ RESOURCE_FIRST: tuple[str, ...] = ("service_name", "environment")
 NON_INFERENCE_OPERATIONS: frozenset[str] = frozenset(
     {
         "execute_tool",
+        "execute_task",  # OpenLLMetry's LangChain steps (prompt templates, parsers)
         "invoke_agent",
         "create_agent",
         "invoke_workflow",
@@ -108,3 +123,7 @@ LLM_MARKERS: frozenset[str] = frozenset(
         "llm.request.type",
     }
 )
+
+#: Span events whose time marks the first token of a streamed response (OpenInference):
+#: the time to first token when no attribute gives it.
+FIRST_TOKEN_EVENTS: frozenset[str] = frozenset({"First Token Stream Event"})

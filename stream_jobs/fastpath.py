@@ -106,6 +106,7 @@ def _rules(table: Mapping[str, tuple[int, Any]], limits: Limits) -> dict[str, An
         "operations": sorted(normalise._OPERATIONS.items()),
         "non_inference": sorted(conventions.NON_INFERENCE_OPERATIONS),
         "resource_first": list(conventions.RESOURCE_FIRST),
+        "first_token_events": sorted(conventions.FIRST_TOKEN_EVENTS),
         "max_duration_ms": float(limits.max_duration_s * 1000.0),
     }
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from llmpulse.schemas.record import CALL_COLUMNS, UNKNOWN, CallRecord
 from llmpulse.schemas.storage import out_of_range
+from llmpulse.stream_jobs.conventions import FIRST_TOKEN_EVENTS
 from llmpulse.stream_jobs.extract import convention_of
 from llmpulse.stream_jobs.pricing import PriceCatalogue
 
@@ -107,6 +108,14 @@ def _response_id(value: Any, limits: Limits) -> str:
     return ""
 
 
+def _first_token_event(span: Any, start_ns: int, end_ns: int) -> float | None:
+    """Milliseconds from the start to a first-token event within the span, if any."""
+    for event in getattr(span, "events", ()):
+        if event.name in FIRST_TOKEN_EVENTS and start_ns <= event.time_unix_nano <= end_ns:
+            return float(event.time_unix_nano - start_ns) / 1e6
+    return None
+
+
 def _invoked_model(f: dict[str, Any]) -> str | None:
     """The model in OpenInference's ``llm.invocation_parameters`` (JSON), the only
     place it names the model of a call that failed before any response."""
@@ -152,7 +161,7 @@ def normalise_span(
 
     request_model = _text(f.get("request_model"), "request_model", limits)
     response_model = _text(f.get("response_model"), "response_model", limits)
-    if not request_model and not response_model:
+    if not request_model:
         request_model = _text(_invoked_model(f), "request_model", limits)
     if not request_model and not response_model:
         raise Rejection("missing_model", "no request or response model attribute")
@@ -177,6 +186,8 @@ def normalise_span(
         ttft_s = _number(f.get("ttft_s"), "ttft_s")
         ttft = ttft_s * 1000.0 if ttft_s is not None else None
     latency_ms = (end_ns - start_ns) / 1e6
+    if ttft is None:
+        ttft = _first_token_event(span, start_ns, end_ns)
     max_ms = limits.max_duration_s * 1000.0
     if not latency_ms <= max_ms:
         raise Rejection("absurd_duration", f"latency {latency_ms:.0f} ms > {max_ms:.0f} ms")

@@ -23,7 +23,7 @@ from llmpulse.schemas.record import BatchRow, CallRecord, DeadLetter
 from llmpulse.stream_jobs.conventions import RESOURCE_FIRST
 from llmpulse.stream_jobs.decode import DecodeError, attributes, decode_request
 from llmpulse.stream_jobs.encodings import HINT, NotOtlp, is_json, json_to_protobuf, stray_fields
-from llmpulse.stream_jobs.extract import extract, is_llm
+from llmpulse.stream_jobs.extract import extract, is_llm, key_table
 from llmpulse.stream_jobs.fastpath import Fed, NativeScanner, native_available, read_block
 from llmpulse.stream_jobs.normalise import Limits, Rejection, normalise_span
 from llmpulse.stream_jobs.pricing import PriceCatalogue
@@ -33,6 +33,8 @@ __all__ = ["BatchResult", "Message", "Pipeline"]
 
 log = logging.getLogger(__name__)
 _PAYLOAD_KEEP = 64 * 1024
+_READ_KEYS = frozenset(key_table())
+_PARAMS = "llm.invocation_parameters"  # request parameters: may hold the messages
 
 
 @dataclass(frozen=True)
@@ -401,16 +403,21 @@ def _dead(
 def _span_dead(
     msg: Message, index: int, rej: Rejection, span: Any, fields: dict[str, Any]
 ) -> DeadLetter:
-    kept = {
-        k: (v if not isinstance(v, str) else v[:512])
-        for k, v in attributes(span.attributes).items()
-        if not is_content_key(k)
-    }
+    # Only what llmpulse reads (the conventions' keys, its own llmpulse.* tags) is
+    # kept, never the rest: content hides under keys nobody listed (gen_ai.task.input).
+    kept, others = {}, []
+    for k, v in attributes(span.attributes).items():
+        if (k in _READ_KEYS and k != _PARAMS) or k.startswith("llmpulse."):
+            if not is_content_key(k):
+                kept[k] = v if not isinstance(v, str) else v[:512]
+        else:
+            others.append(k[:100])
     doc = {
         "name": span.name[:256],
         "start_time_unix_nano": span.start_time_unix_nano,
         "end_time_unix_nano": span.end_time_unix_nano,
         "attributes": kept,
+        "other_attribute_keys": sorted(others)[:50],
     }
     payload = json.dumps(doc, default=str).encode()
     service = fields.get("service_name")

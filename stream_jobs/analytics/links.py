@@ -7,8 +7,12 @@ refresh links all but one with ``duplicate_of = 'trace_id/span_id'`` of the call
 primary, by two rules, applied in this order:
 
 1. **Envelope**: an LLM span that has an LLM child span (same trace) is not a call
-   of its own; the children are (a framework's retries are several children). It is
-   linked to its latest-starting child.
+   of its own; the children are (a framework's retries are several children). Nor is
+   one that contains, in time, an LLM span of the same transaction, service, model
+   and usage (input and output tokens), their response ids not different: libraries
+   that start their span in a trace of its own (OpenInference's LangChain and OpenAI
+   instrumentations together; OpenLLMetry's anthropic one beside the SDK's). It is
+   linked to its latest-starting child or contained span.
 2. **Same response**: LLM spans that are not envelopes and share provider, response
    id (``gen_ai.response.id``) and transaction describe one response; the
    latest-starting (then highest span id) is the primary, the others link to it.
@@ -19,7 +23,9 @@ Every count, sum and rollup reads only rows with an empty ``duplicate_of``
 and recomputes what it touches; a crash or a replay at any point is repaired by
 the next refresh, which computes the same links from the same rows.
 
-Limits: spans of one call starting more than :data:`WINDOW` apart are not linked;
+Limits: two calls of one transaction to one model with the same usage, one inside the
+other in time (e.g. identical concurrent failures), count once; spans of one call
+starting more than :data:`WINDOW` apart are not linked;
 spans of one call in different traces with no response id (failed calls,
 libraries that record none) are not linked; a response id reused by a provider
 within one transaction would merge two calls.
@@ -43,27 +49,47 @@ WINDOW = timedelta(minutes=15)
 
 
 def _links_sql(db: str) -> str:
-    """(row key, duplicate_of wanted, duplicate_of stored, start) for the rows of the
-    traces and responses touched since ``since`` whose link should change."""
+    """(trace id, span id, duplicate_of wanted, start) of the rows of the traces,
+    responses and transactions touched since ``since`` whose link should change."""
     touched = f"{db}.llm_calls WHERE ingested_at > {{since:DateTime64(3)}}"
     return f"""
 WITH
     scope AS (
-        SELECT trace_id, span_id, parent_span_id, start_time, provider, response_id,
-               transaction_id, duplicate_of
+        SELECT trace_id, span_id, parent_span_id, start_time, end_time, service_name,
+               provider, request_model, response_model, input_tokens, output_tokens,
+               response_id, transaction_id, duplicate_of
         FROM {db}.llm_calls FINAL
         WHERE start_time >= {{lo:DateTime64(6)}} AND start_time < {{hi:DateTime64(6)}}
           AND (trace_id IN (SELECT trace_id FROM {touched})
+               OR transaction_id IN (SELECT transaction_id FROM {touched})
                OR (response_id != ''
                    AND response_id IN (SELECT response_id FROM {touched} AND response_id != '')))
     ),
-    envelopes AS (
-        SELECT p.trace_id AS trace_id, p.span_id AS span_id,
+    parents AS (
+        SELECT p.trace_id AS trace_id, p.span_id AS span_id, 2 AS rule,
                argMax(concat(c.trace_id, '/', c.span_id), (c.start_time, c.span_id)) AS primary
         FROM scope AS p
         INNER JOIN scope AS c ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id
-        WHERE c.span_id != p.span_id
         GROUP BY p.trace_id, p.span_id
+    ),
+    contained AS (
+        SELECT o.trace_id AS trace_id, o.span_id AS span_id, 1 AS rule,
+               argMax(concat(i.trace_id, '/', i.span_id), (i.start_time, i.span_id)) AS primary
+        FROM scope AS o
+        INNER JOIN scope AS i
+            ON i.transaction_id = o.transaction_id AND i.service_name = o.service_name
+           AND i.input_tokens = o.input_tokens AND i.output_tokens = o.output_tokens
+        WHERE (i.trace_id != o.trace_id OR i.span_id != o.span_id)
+          AND i.start_time >= o.start_time AND i.end_time <= o.end_time
+          AND (i.start_time > o.start_time OR i.end_time < o.end_time OR i.span_id > o.span_id)
+          AND (i.request_model = o.request_model OR i.response_model = o.response_model)
+          AND (o.response_id = '' OR i.response_id = '' OR o.response_id = i.response_id)
+        GROUP BY o.trace_id, o.span_id
+    ),
+    envelopes AS (
+        SELECT trace_id, span_id, argMax(primary, rule) AS primary
+        FROM (SELECT * FROM parents UNION ALL SELECT * FROM contained)
+        GROUP BY trace_id, span_id
     ),
     responses AS (
         SELECT provider, response_id, transaction_id,

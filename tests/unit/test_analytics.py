@@ -387,7 +387,8 @@ def test_the_only_writers_floor_replaces_the_margin_and_keeps_late_visible_rows(
     # The insert that began at `began` commits only now, after that refresh's read.
     chdb_client.command(
         f"INSERT INTO {database}.llm_calls SELECT * REPLACE (concat(span_id, '-late') AS "
-        f"span_id, {{late:DateTime64(3)}} AS ingested_at) FROM {database}.llm_calls LIMIT 1",
+        f"span_id, input_tokens + 1 AS input_tokens, {{late:DateTime64(3)}} AS ingested_at) "
+        f"FROM {database}.llm_calls LIMIT 1",  # another call (a copy would be a stacked span)
         parameters={"late": began + timedelta(milliseconds=1)},
     )
     under_way.clear()

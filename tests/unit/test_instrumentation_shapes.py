@@ -219,3 +219,81 @@ def test_a_message_of_no_spans_but_fields_otlp_does_not_define_is_a_dead_letter(
     garbage = run(pipe, b"\xff\xfe\x00garbage")
     assert [d.reason for d in garbage.dead_letters] == ["malformed_protobuf"]
     assert "`encoding`" in garbage.dead_letters[0].detail
+
+
+def test_openinference_request_model_is_the_requested_one(pipe: Pipeline) -> None:
+    """llm.model_name is the model that answered (dated); the request model was stored
+    as it. The requested one is llm.request.model_name or the invocation parameters."""
+    attrs = {
+        "openinference.span.kind": "LLM",
+        "llm.model_name": "gpt-4o-mini-2024-07-18",
+        "llm.invocation_parameters": '{"model": "gpt-4o-mini", "stream": false}',
+        "llm.token_count.prompt": 1500,
+        "llm.token_count.completion": 40,
+    }
+    (rec,) = run(pipe, otlp.request([otlp.span(attrs)])).records()
+    assert (rec.request_model, rec.response_model) == ("gpt-4o-mini", "gpt-4o-mini-2024-07-18")
+    named = {
+        "openinference.span.kind": "LLM",
+        "llm.request.model_name": "claude-sonnet-4-20250514",
+        "llm.response.model_name": "claude-sonnet-4-20250514-x",
+        "llm.model_name": "claude-sonnet-4-20250514-x",
+        "llm.token_count.prompt": 10,
+    }
+    (rec,) = run(pipe, otlp.request([otlp.span(named)])).records()
+    assert (rec.request_model, rec.response_model) == (
+        "claude-sonnet-4-20250514",
+        "claude-sonnet-4-20250514-x",
+    )
+
+
+def test_a_first_token_event_gives_the_time_to_first_token(pipe: Pipeline) -> None:
+    """OpenInference marks the first token with a span event, not an attribute."""
+    span = otlp.span(otlp.gen_ai(), start_ns=NOW - 60 * 10**9, duration_ms=900.0)
+    event = span.events.add()
+    event.name, event.time_unix_nano = (
+        "First Token Stream Event",
+        span.start_time_unix_nano + 250 * 10**6,
+    )
+    (rec,) = run(pipe, otlp.request([span])).records()
+    assert rec.ttft_ms == pytest.approx(250.0)
+    late = otlp.span(otlp.gen_ai(), start_ns=NOW - 60 * 10**9, duration_ms=100.0)
+    bad = late.events.add()  # after the span ended: not a first token of it
+    bad.name, bad.time_unix_nano = "First Token Stream Event", late.end_time_unix_nano + 1
+    (rec,) = run(pipe, otlp.request([late])).records()
+    assert rec.ttft_ms is None
+
+
+def test_langchain_task_spans_are_not_calls(pipe: Pipeline) -> None:
+    """OpenLLMetry's LangChain `execute_task` spans were missing_model dead letters."""
+    attrs = {
+        "gen_ai.operation.name": "execute_task",
+        "gen_ai.provider.name": "langchain",
+        "traceloop.span.kind": "task",
+        "gen_ai.task.input": "SENTINEL prompt",
+    }
+    res = run(pipe, otlp.request([otlp.span(attrs)]))
+    assert res.dead_letters == [] and res.non_llm_spans == 1
+
+
+def test_a_dead_letter_keeps_only_the_attributes_llmpulse_reads(pipe: Pipeline) -> None:
+    """Content under keys nobody listed (gen_ai.task.input, a vendor's prompt key, the
+    invocation parameters' messages) reached the dead letters."""
+    attrs = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.task.input": "SENTINEL-1 my prompt",
+        "vendor.prompt": "SENTINEL-2 my prompt",
+        "llm.invocation_parameters": '{"messages": ["SENTINEL-3"]}',
+        "llmpulse.team": "t",
+        "gen_ai.usage.input_tokens": -1,
+    }
+    res = run(pipe, otlp.request([otlp.span(attrs)]))
+    (dead,) = res.dead_letters
+    doc = json.loads(dead.payload)
+    assert b"SENTINEL" not in dead.payload
+    assert doc["attributes"] == {
+        "gen_ai.operation.name": "chat",
+        "llmpulse.team": "t",
+        "gen_ai.usage.input_tokens": -1,
+    }
+    assert "vendor.prompt" in doc["other_attribute_keys"]

@@ -118,3 +118,34 @@ def test_one_response_in_two_traces_counts_once_and_retries_inside_a_span_count_
     )
     assert primary == (f"{b.trace_id.hex()}/{b.span_id.hex()}",)  # the later-starting one
     assert Decimal(cost[1]) == Decimal(tx[2])
+
+
+def test_spans_of_one_call_in_two_traces_without_a_response_id_count_once(
+    chdb_client: Any, database: str
+) -> None:
+    """OpenInference's LangChain and OpenAI instrumentations together: two root spans
+    in two traces, no response id; the same transaction, model, usage, one inside the
+    other in time. A failed call stacks the same way. Two calls in sequence do not."""
+    st = Store(chdb_client, database)
+    t0 = time.time_ns() - 1200 * 10**9
+    outer = sdk_span(os.urandom(16), "tx-l", t0, ms=900.0)
+    inner = sdk_span(os.urandom(16), "tx-l", t0 + 10**7, ms=800.0)
+    later = sdk_span(os.urandom(16), "tx-l", t0 + 2 * 10**9, ms=800.0)  # the next call
+    failed_attrs = {"gen_ai.request.model": "gpt-4o-mini", "llmpulse.transaction.id": "tx-e"}
+    f_outer = otlp.span(failed_attrs, start_ns=t0, duration_ms=50.0, error=True)
+    f_inner = otlp.span(failed_attrs, start_ns=t0 + 10**6, duration_ms=40.0, error=True)
+    st.send(outer, f_inner)
+    st.send(inner, later, f_outer)
+    st.job.refresh(final=True)
+    (calls, counted), cost, _, _ = totals(st)
+    assert (calls, counted) == (5, 3)
+    assert cost[0] == 3 and cost[2] == 2 * 1000
+    errors = st.one("SELECT sum(errors) FROM {db}.cost_1m FINAL")
+    assert errors == (1,)
+    counted_ids = {
+        r[0]
+        for r in chdb_client.query(
+            f"SELECT span_id FROM {database}.llm_calls FINAL WHERE duplicate_of = ''"
+        ).result_rows
+    }
+    assert counted_ids == {inner.span_id.hex(), later.span_id.hex(), f_inner.span_id.hex()}

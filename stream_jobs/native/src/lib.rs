@@ -126,8 +126,12 @@ impl Scanner {
             rule(rules_dict, "conventions")?,
             rule(rules_dict, "unknown")?,
             rule(rules_dict, "operations")?,
+        )
+        .map_err(PyValueError::new_err)?
+        .with_lists(
             rule(rules_dict, "non_inference")?,
             rule(rules_dict, "resource_first")?,
+            rule(rules_dict, "first_token_events")?,
         )
         .map_err(PyValueError::new_err)?;
         let max_duration_ms: f64 = rule(rules_dict, "max_duration_ms")?;
@@ -329,6 +333,7 @@ fn one_span(buf: &[u8], ctx: &mut Ctx, resource: &Fields) -> Res<()> {
         start_ns: 0,
         end_ns: 0,
         status_code: 0,
+        first_token_event: false,
     };
     let mut fields = Fields::new();
     let mut status_seen = false;
@@ -345,7 +350,16 @@ fn one_span(buf: &[u8], ctx: &mut Ctx, resource: &Fields) -> Res<()> {
             (7, Field::Fixed64(t)) => core.start_ns = t,
             (8, Field::Fixed64(t)) => core.end_ns = t,
             (9, Field::Len(kv)) => key_value(kv, ctx.table, &mut fields)?,
-            (11, Field::Len(b)) => validate(b, Schema::Event, 1)?,
+            (11, Field::Len(b)) => {
+                validate(b, Schema::Event, 1)?;
+                let mut e = Reader::new(b);
+                while let Some((n, f)) = e.next()? {
+                    if let (2, Field::Len(name)) = (n, f) {
+                        let events = &ctx.rules.first_token_events;
+                        core.first_token_event |= events.iter().any(|t| t.as_bytes() == name);
+                    }
+                }
+            }
             (13, Field::Len(b)) => validate(b, Schema::Link, 1)?,
             (15, Field::Len(b)) => {
                 if status_seen {

@@ -26,6 +26,7 @@ pub const TOKENS: [usize; 5] = [
 pub const FINISH_REASONS: usize = slot("finish_reasons");
 pub const ERROR_TYPE: usize = slot("error_type");
 pub const RESPONSE_ID: usize = slot("response_id");
+pub const INVOCATION: usize = slot("invocation_parameters");
 pub const TTFT_MS: usize = slot("ttft_ms");
 pub const TTFT_S: usize = slot("ttft_s");
 pub const RETRY: usize = slot("retry_attempt");
@@ -65,6 +66,8 @@ pub struct Rules {
     pub non_inference: Vec<String>,
     /// `conventions.RESOURCE_FIRST`, by slot: fields where the resource's value wins.
     pub resource_first: [bool; N_FIELDS],
+    /// `conventions.FIRST_TOKEN_EVENTS`: a span with such an event is Python's.
+    pub first_token_events: Vec<String>,
 }
 
 impl Rules {
@@ -75,18 +78,9 @@ impl Rules {
         conventions: Vec<String>,
         unknown: String,
         operations: Vec<(String, String)>,
-        non_inference: Vec<String>,
-        resource_first: Vec<String>,
     ) -> Result<Self, &'static str> {
         if !conventions.len().is_power_of_two() {
             return Err("the convention table's length is not a power of two");
-        }
-        let mut first = [false; N_FIELDS];
-        for name in &resource_first {
-            match FIELD_NAMES.iter().position(|n| n == name) {
-                Some(i) => first[i] = true,
-                None => return Err("a resource-first field is not a field"),
-            }
         }
         Ok(Rules {
             llm_flag,
@@ -94,9 +88,29 @@ impl Rules {
             conventions,
             unknown,
             operations,
-            non_inference,
-            resource_first: first,
+            non_inference: vec![],
+            resource_first: [false; N_FIELDS],
+            first_token_events: vec![],
         })
+    }
+
+    /// The rules with these lists: non-inference operations, resource-first field
+    /// names, first-token event names.
+    pub fn with_lists(
+        mut self,
+        non_inference: Vec<String>,
+        resource_first: Vec<String>,
+        first_token_events: Vec<String>,
+    ) -> Result<Self, &'static str> {
+        for name in &resource_first {
+            match FIELD_NAMES.iter().position(|n| n == name) {
+                Some(i) => self.resource_first[i] = true,
+                None => return Err("a resource-first field is not a field"),
+            }
+        }
+        self.non_inference = non_inference;
+        self.first_token_events = first_token_events;
+        Ok(self)
     }
 
     /// True when the convention table has a label for every word of these flags.
@@ -150,6 +164,8 @@ pub struct SpanCore<'a> {
     pub start_ns: u64,
     pub end_ns: u64,
     pub status_code: u64,
+    /// It has a first-token event (`normalise._first_token_event` reads it).
+    pub first_token_event: bool,
 }
 
 /// Prices and canonical provider names, looked up in Python and cached.
@@ -293,6 +309,11 @@ pub fn normalise<'a>(
     ) else {
         return Ok(None);
     };
+    // No requested model: Python reads the invocation parameters (JSON), or a
+    // first-token event (normalise.py).
+    if (req.is_empty() && f.get(INVOCATION).is_some()) || core.first_token_event {
+        return Ok(None);
+    }
     if req.is_empty() && resp.is_empty() {
         return Ok(None);
     }
@@ -432,7 +453,7 @@ mod tests {
 
     fn rules(conventions: &[&str]) -> Result<Rules, &'static str> {
         let labels = conventions.iter().map(|c| c.to_string()).collect();
-        Rules::new(1, vec![], labels, "unknown".into(), vec![], vec![], vec![])
+        Rules::new(1, vec![], labels, "unknown".into(), vec![])
     }
 
     #[test]
