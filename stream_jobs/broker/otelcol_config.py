@@ -18,6 +18,7 @@ from typing import Any
 __all__ = [
     "COMPRESSIONS",
     "TRACE_ENCODINGS",
+    "batch",
     "kafka_to_otlp_http",
     "otlp_http_receiver",
     "otlp_to_kafka",
@@ -40,6 +41,14 @@ TRACE_ENCODINGS = (
 def otlp_http_receiver(port: int) -> dict[str, Any]:
     """The OTLP receiver with only its HTTP protocol, on ``127.0.0.1:port``."""
     return {"protocols": {"http": {"endpoint": f"127.0.0.1:{port}"}}}
+
+
+def batch(timeout: str = "200ms", spans: int = 1000) -> dict[str, Any]:
+    """The batch processor, capped at ``spans`` per batch: the kafka exporter drops a
+    message over ``producer.max_message_bytes`` (1 MB by default) whole, as a permanent
+    error, and the processor's default (8192 spans, no cap) passes that with ~5000
+    chat spans."""
+    return {"timeout": timeout, "send_batch_size": spans, "send_batch_max_size": spans}
 
 
 def service(receivers: list[str], exporters: list[str], log_level: str = "info") -> dict[str, Any]:
@@ -74,7 +83,7 @@ def otlp_to_kafka(
         exporter["partition_traces_by_id"] = True
     return {
         "receivers": {"otlp": otlp_http_receiver(otlp_http_port)},
-        "processors": {"batch": {"timeout": batch_timeout}},
+        "processors": {"batch": batch(batch_timeout)},
         "exporters": {"kafka": exporter},
         "service": service(["otlp"], ["kafka"]),
     }
@@ -103,7 +112,7 @@ def kafka_to_otlp_http(
                 "initial_offset": "earliest",
             },
         },
-        "processors": {"batch": {"timeout": batch_timeout}},
+        "processors": {"batch": batch(batch_timeout)},
         "exporters": {"otlp_http": {"traces_endpoint": traces_endpoint}},
         "service": service(["otlp", "kafka"], ["otlp_http"]),
     }

@@ -65,7 +65,9 @@ def send_calls(
     """Emit ``traces`` traces through the real SDK's BatchSpanProcessor and ``exporter``;
     each has a non-LLM root span and ``calls_per_trace`` gen_ai chat spans."""
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
-    provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=100))
+    provider.add_span_processor(
+        BatchSpanProcessor(exporter, max_queue_size=65536, schedule_delay_millis=100)
+    )
     tracer = provider.get_tracer("llmpulse.interop")
     sent = Sent()
     for t in range(traces):
@@ -113,9 +115,9 @@ def dead_letters(dsn: str) -> list[dict[str, Any]]:
 def batch_codecs(basetemp: Path, topic: str) -> dict[tuple[str, int], int]:
     """The compression codec (attributes & 7: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd)
     of every record batch the broker wrote for ``topic``, read from its log segments,
-    by (segment, byte position)."""
+    by (segment, byte position). The session broker's folder is ``<basetemp>/kafka<N>``."""
     codecs: dict[tuple[str, int], int] = {}
-    for segment in sorted(basetemp.glob(f"**/kraft/{topic}-*/*.log")):
+    for segment in sorted(basetemp.glob(f"kafka*/kraft/{topic}-*/*.log")):
         data = segment.read_bytes()
         pos = 0
         while pos + 23 <= len(data):
