@@ -48,6 +48,9 @@ class CallRecord(NamedTuple):
     source_offset: int
     cache_savings_pico: int = 0  # cache reads at the input price less the cache-read price
     response_id: str = ""  # the provider's response id ("" when none, or not a short string)
+    #: How input_tokens was derived: as reported, or the reported number plus the cached
+    #: tokens (the provider's own rule: see conventions.INPUT_WITHOUT_CACHE).
+    input_basis: str = "reported"
 
 
 class DeadLetter(NamedTuple):

@@ -11,6 +11,7 @@ from __future__ import annotations
 __all__ = [
     "FIELDS",
     "FIRST_TOKEN_EVENTS",
+    "INPUT_WITHOUT_CACHE",
     "LLM_MARKERS",
     "NON_INFERENCE_OPERATIONS",
     "RESOURCE_FIRST",
@@ -62,6 +63,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "gen_ai.response.finish_reasons",
         "gen_ai.response.finish_reason",
         "llm.response.finish_reason",
+        "llm.finish_reason",  # OpenInference
     ),
     "error_type": ("error.type",),
     # The provider's id of the response: two spans with one id describe one call.
@@ -127,3 +129,9 @@ LLM_MARKERS: frozenset[str] = frozenset(
 #: Span events whose time marks the first token of a streamed response (OpenInference):
 #: the time to first token when no attribute gives it.
 FIRST_TOKEN_EVENTS: frozenset[str] = frozenset({"First Token Stream Event"})
+
+#: (convention, canonical provider) whose input tokens are the provider's own number,
+#: cache reads and writes excluded (OpenLIT forwards Anthropic's ``input_tokens``): the
+#: cached tokens are added. Any other span whose input is below its cached tokens
+#: follows that rule too, and is recovered the same way.
+INPUT_WITHOUT_CACHE: frozenset[tuple[str, str]] = frozenset({("openlit", "anthropic")})

@@ -107,6 +107,8 @@ def _rules(table: Mapping[str, tuple[int, Any]], limits: Limits) -> dict[str, An
         "non_inference": sorted(conventions.NON_INFERENCE_OPERATIONS),
         "resource_first": list(conventions.RESOURCE_FIRST),
         "first_token_events": sorted(conventions.FIRST_TOKEN_EVENTS),
+        # Spans of these conventions with cached tokens are Python's (INPUT_WITHOUT_CACHE).
+        "raw_input_conventions": sorted({c for c, _ in conventions.INPUT_WITHOUT_CACHE}),
         "max_duration_ms": float(limits.max_duration_s * 1000.0),
     }
 
@@ -205,6 +207,7 @@ def _reference_labels() -> tuple[dict[str, str], tuple[int, int]]:
         "error_type": failed.error_type,  # an error status without error.type
         "error": failed.status,
         "unpriced": failed.price_status,
+        "reported": good.input_basis,
         "ok": good.status,
         "priced": good.price_status,
     }

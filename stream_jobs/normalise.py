@@ -13,7 +13,7 @@ from typing import Any
 
 from llmpulse.schemas.record import CALL_COLUMNS, UNKNOWN, CallRecord
 from llmpulse.schemas.storage import out_of_range
-from llmpulse.stream_jobs.conventions import FIRST_TOKEN_EVENTS
+from llmpulse.stream_jobs.conventions import FIRST_TOKEN_EVENTS, INPUT_WITHOUT_CACHE
 from llmpulse.stream_jobs.extract import convention_of
 from llmpulse.stream_jobs.pricing import PriceCatalogue
 
@@ -25,6 +25,8 @@ _STATUS_ERROR = 2
 _NS_PER_DAY = 86_400 * 10**9
 #: ``price_status`` of a successful call that reported no token usage.
 NO_USAGE = "no_usage"
+#: ``input_basis``: input tokens as reported, or plus the cached tokens.
+REPORTED, PLUS_CACHE = "reported", "plus_cache"
 
 
 @dataclass(frozen=True)
@@ -168,16 +170,19 @@ def normalise_span(
     request_model = request_model or response_model
     response_model = response_model or request_model
 
+    provider = catalogue.canonical_provider(_text(f.get("provider"), "provider", limits, UNKNOWN))
     inp = _token(f.get("input_tokens"), "input_tokens", limits)
     out = _token(f.get("output_tokens"), "output_tokens", limits)
     cache_read = _token(f.get("cache_read_tokens"), "cache_read_tokens", limits)
     cache_creation = _token(f.get("cache_creation_tokens"), "cache_creation_tokens", limits)
     reasoning = _token(f.get("reasoning_tokens"), "reasoning_tokens", limits)
-    if cache_read + cache_creation > inp:
+    basis = REPORTED
+    cached = cache_read + cache_creation
+    if cached > inp or (cached and (convention_of(flags), provider) in INPUT_WITHOUT_CACHE):
         # The conventions count cached tokens in the input; a number below the cached
         # ones can only follow the provider's own rule (Anthropic's ``input_tokens``
         # excludes cache reads and writes, and some libraries pass it on): recovered.
-        inp = _token(inp + cache_read + cache_creation, "input_tokens", limits)
+        inp, basis = _token(inp + cached, "input_tokens", limits), PLUS_CACHE
     if reasoning > out:
         raise Rejection("inconsistent_tokens", f"reasoning {reasoning} > output {out}")
 
@@ -195,7 +200,6 @@ def normalise_span(
         raise Rejection("absurd_duration", f"time to first token {ttft!r} ms, max {max_ms:.0f}")
     retry = _token(f.get("retry_attempt"), "retry_attempt", limits)
 
-    provider = catalogue.canonical_provider(_text(f.get("provider"), "provider", limits, UNKNOWN))
     operation = _text(f.get("operation"), "operation", limits, "chat").lower()
     operation = _OPERATIONS.get(operation, operation)
 
@@ -253,6 +257,7 @@ def normalise_span(
         source[1],
         savings,
         _response_id(f.get("response_id"), limits),
+        basis,
     )
     problem = out_of_range(record, CALL_COLUMNS, "llm_calls")
     if problem is not None:

@@ -29,11 +29,12 @@ def test_ddl_matches_the_record_contract(chdb_client: Any, database: str) -> Non
     """Each table's columns are the record's fields, in order."""
     migrate(chdb_client, database)
     assert columns(chdb_client, database, "llm_calls") == [
-        *CALL_COLUMNS[:-2],
+        *CALL_COLUMNS[:-3],
         "ingested_at",
         "cost_usd",
         "cache_savings_pico",
         "response_id",
+        "input_basis",
         "duplicate_of",  # set by the analytics refresh, never by an insert
     ]
     assert columns(chdb_client, database, "dead_letters") == list(DEAD_LETTER_COLUMNS)

@@ -64,6 +64,27 @@ def test_input_that_excludes_the_cache_is_recovered_not_rejected(pipe: Pipeline)
     assert res.dead_letters == []
     (rec,) = res.records()
     assert (rec.input_tokens, rec.cache_read_tokens, rec.cache_creation_tokens) == (4312, 4000, 300)
+    assert rec.input_basis == "plus_cache"
+
+
+def test_openlit_anthropic_input_is_the_providers_own_number(pipe: Pipeline) -> None:
+    """OpenLIT forwards Anthropic's input_tokens (cache excluded) even when it is above
+    the cached tokens: 5000 uncached + 3000 read were stored as 5000."""
+    attrs = anthropic(
+        **{
+            "gen_ai.usage.input_tokens": 5000,
+            "gen_ai.usage.cache_read.input_tokens": 3000,
+            "gen_ai.server.time_to_first_token": 0.2,  # an OpenLIT key
+        }
+    )
+    (rec,) = run(pipe, otlp.request([otlp.span(attrs)])).records()
+    assert (rec.convention, rec.input_tokens, rec.input_basis) == ("openlit", 8000, "plus_cache")
+    # The same numbers from the anthropic SDK's own span (input already includes cache).
+    sdk = anthropic(
+        **{"gen_ai.usage.input_tokens": 5000, "gen_ai.usage.cache_read.input_tokens": 3000}
+    )
+    (rec,) = run(pipe, otlp.request([otlp.span(sdk)])).records()
+    assert (rec.input_tokens, rec.input_basis) == (5000, "reported")
 
 
 def test_a_failed_openinference_call_takes_its_model_from_the_invocation_parameters(

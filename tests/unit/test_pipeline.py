@@ -56,7 +56,7 @@ CONVENTIONS = {
         "gen_ai.application_name": "svc",
         "gen_ai.request.model": "claude-sonnet-4",
         "gen_ai.response.model": "claude-sonnet-4-20250514",
-        "gen_ai.usage.input_tokens": 5000,
+        "gen_ai.usage.input_tokens": 2000,  # Anthropic's own number: cache excluded
         "gen_ai.usage.output_tokens": 400,
         "gen_ai.usage.cache_read_input_tokens": 3000,
         "gen_ai.server.time_to_first_token": 0.25,

@@ -39,6 +39,8 @@ pub const STATUS_OK: &str = "ok";
 pub const STATUS_FAILED: &str = "error";
 pub const PRICE_OK: &str = "ok";
 pub const PRICE_UNKNOWN: &str = "unknown_model";
+/// `input_basis` of every row of this path (derived inputs are Python's).
+pub const INPUT_REPORTED: &str = "reported";
 
 /// A text column value: given, or the trace id (hex) for a missing transaction id.
 pub enum Text<'a> {
@@ -46,7 +48,7 @@ pub enum Text<'a> {
     TraceHex,
 }
 
-const STRINGS: usize = 20;
+const STRINGS: usize = 21;
 const S_TRACE: usize = 0;
 const S_SPAN: usize = 1;
 const S_PARENT: usize = 2;
@@ -63,6 +65,7 @@ const S_PRICE_VERSION: usize = 16;
 const S_CONVENTION: usize = 17;
 const S_FINISH: usize = 18; // nested strings of the array column
 const S_RESPONSE_ID: usize = 19;
+const S_INPUT_BASIS: usize = 20;
 
 const FIXED: usize = 14;
 const F_START: usize = 0;
@@ -85,7 +88,7 @@ enum Data {
 }
 
 /// (name, type, where the data is) in CallRecord order.
-const COLUMNS: [(&str, &str, Data); 34] = [
+const COLUMNS: [(&str, &str, Data); 35] = [
     ("trace_id", "String", Data::Str(S_TRACE)),
     ("span_id", "String", Data::Str(S_SPAN)),
     ("parent_span_id", "String", Data::Str(S_PARENT)),
@@ -120,6 +123,7 @@ const COLUMNS: [(&str, &str, Data); 34] = [
     ("source_offset", "Int64", Data::Fixed(F_OFFSET)),
     ("cache_savings_pico", "Int64", Data::Fixed(F_SAVINGS)),
     ("response_id", "String", Data::Str(S_RESPONSE_ID)),
+    ("input_basis", "String", Data::Str(S_INPUT_BASIS)),
 ];
 
 /// (name, ClickHouse type) of each column, in block order: for `contract()`.
@@ -227,6 +231,7 @@ impl Block {
         string(&mut s[S_PRICE_VERSION], version.as_bytes());
         string(&mut s[S_CONVENTION], r.convention.as_bytes());
         string(&mut s[S_RESPONSE_ID], r.response_id.as_bytes());
+        string(&mut s[S_INPUT_BASIS], INPUT_REPORTED.as_bytes());
         for f in &r.finish_reasons {
             string(&mut s[S_FINISH], f.as_bytes());
         }

@@ -132,6 +132,7 @@ impl Scanner {
             rule(rules_dict, "non_inference")?,
             rule(rules_dict, "resource_first")?,
             rule(rules_dict, "first_token_events")?,
+            rule(rules_dict, "raw_input_conventions")?,
         )
         .map_err(PyValueError::new_err)?;
         let max_duration_ms: f64 = rule(rules_dict, "max_duration_ms")?;
@@ -442,6 +443,7 @@ fn contract(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     labels.set_item("error", block::STATUS_FAILED)?;
     labels.set_item("priced", block::PRICE_OK)?;
     labels.set_item("unpriced", block::PRICE_UNKNOWN)?;
+    labels.set_item("reported", block::INPUT_REPORTED)?;
     let out = PyDict::new(py);
     out.set_item("fields", PyTuple::new(py, FIELD_NAMES)?)?;
     out.set_item("columns", PyTuple::new(py, block::columns())?)?;

@@ -68,6 +68,9 @@ pub struct Rules {
     pub resource_first: [bool; N_FIELDS],
     /// `conventions.FIRST_TOKEN_EVENTS`: a span with such an event is Python's.
     pub first_token_events: Vec<String>,
+    /// The conventions of `conventions.INPUT_WITHOUT_CACHE`: their spans with cached
+    /// tokens are Python's (it adds the cache to the input for some providers).
+    pub raw_input_conventions: Vec<String>,
 }
 
 impl Rules {
@@ -91,16 +94,18 @@ impl Rules {
             non_inference: vec![],
             resource_first: [false; N_FIELDS],
             first_token_events: vec![],
+            raw_input_conventions: vec![],
         })
     }
 
     /// The rules with these lists: non-inference operations, resource-first field
-    /// names, first-token event names.
+    /// names, first-token event names, conventions whose input may exclude the cache.
     pub fn with_lists(
         mut self,
         non_inference: Vec<String>,
         resource_first: Vec<String>,
         first_token_events: Vec<String>,
+        raw_input_conventions: Vec<String>,
     ) -> Result<Self, &'static str> {
         for name in &resource_first {
             match FIELD_NAMES.iter().position(|n| n == name) {
@@ -110,6 +115,7 @@ impl Rules {
         }
         self.non_inference = non_inference;
         self.first_token_events = first_token_events;
+        self.raw_input_conventions = raw_input_conventions;
         Ok(self)
     }
 
@@ -336,6 +342,12 @@ pub fn normalise<'a>(
     }
     let [inp, out, cache_read, cache_creation, reasoning] = tokens;
     if cache_read + cache_creation > inp || reasoning > out {
+        return Ok(None);
+    }
+    let convention = rules.convention(f.span.flags);
+    if cache_read + cache_creation > 0
+        && rules.raw_input_conventions.iter().any(|c| c == convention)
+    {
         return Ok(None);
     }
     let ttft = match number(f.get(TTFT_MS)) {
