@@ -142,7 +142,7 @@ def render(summary: dict[str, Any]) -> str:
         f"cost              ${float(s['cost_usd']):>10,.4f}  "
         f"(emitted ${float(e['cost_usd']):,.4f})",
         f"errors / retries  {s['errors']:>10,} / {s['retries']:,}",
-        f"unpriced calls    {s['unpriced']:>10,}   (unknown model: flagged, not zero-cost)",
+        f"unpriced calls    {s['unpriced']:>10,}   (unknown model or no usage: flagged, not free)",
     ]
     if lat:
         lines.append(
