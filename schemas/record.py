@@ -74,6 +74,25 @@ class DeadLetter(NamedTuple):
     span_count: int = 1
 
 
+class AgentSpan(NamedTuple):
+    """A tool, agent, workflow or task span of a GenAI app (table ``agent_spans``): not a
+    model call, kept for the transaction view (which tools and agents it ran, how long)."""
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str
+    transaction_id: str
+    start_time: int  # microseconds since the epoch, UTC
+    end_time: int
+    service_name: str
+    operation: str  # execute_tool, invoke_agent, ... or the OpenInference kind, lower-cased
+    name: str  # the tool's or agent's name, else the span name
+    duration_ms: float
+    status: str  # ok | error
+    source_partition: int
+    source_offset: int
+
+
 class BatchRow(NamedTuple):
     """What one Kafka message gave (table ``ingest_batches``): where it came from, its
     size, and how many of its spans ended as calls, non-LLM spans, rejects, unpriced."""
@@ -93,6 +112,7 @@ class BatchRow(NamedTuple):
 CALL_COLUMNS: tuple[str, ...] = CallRecord._fields
 BATCH_COLUMNS: tuple[str, ...] = BatchRow._fields
 DEAD_LETTER_COLUMNS: tuple[str, ...] = DeadLetter._fields
+AGENT_COLUMNS: tuple[str, ...] = AgentSpan._fields
 
 #: Every reason a record can be rejected for, with what it means.
 REJECT_REASONS: dict[str, str] = {

@@ -38,6 +38,7 @@ TABLES_WITH_TTL = {
     "transaction_costs": "toDateTime(last_seen)",
     "drift_events": "minute",
     "consumer_lag": "toDateTime(ts)",
+    "agent_spans": "toDateTime(start_time)",
 }
 
 

@@ -76,6 +76,9 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "http.request.resend_count",
     ),
     "transaction_id": ("llmpulse.transaction.id",),
+    # Tool and agent spans (not calls): their names, for agent_spans.
+    "tool_name": ("gen_ai.tool.name", "tool.name"),
+    "agent_name": ("gen_ai.agent.name", "agent.name"),
     "risk_tier": ("llmpulse.risk_tier",),
     "team": ("llmpulse.team",),
     "feature": ("llmpulse.feature",),

@@ -22,6 +22,7 @@ __all__ = [
     "F_OPENLIT",
     "convention_of",
     "extract",
+    "is_agent",
     "is_llm",
     "key_table",
 ]
@@ -109,6 +110,16 @@ def is_llm(fields: dict[str, Any], flags: int) -> bool:
     if isinstance(op, str) and op.isascii() and op.lower() in NON_INFERENCE_OPERATIONS:
         return False
     return bool(flags & F_LLM)
+
+
+def is_agent(fields: dict[str, Any]) -> bool:
+    """True for a GenAI span that is not a model call: a non-inference operation (tool,
+    agent, workflow, task) or an OpenInference kind other than LLM and EMBEDDING."""
+    kind = fields.get("oi_kind")
+    if isinstance(kind, str) and kind:
+        return kind not in _OI_KINDS
+    op = fields.get("operation")
+    return isinstance(op, str) and op.isascii() and op.lower() in NON_INFERENCE_OPERATIONS
 
 
 def convention_of(flags: int) -> str:

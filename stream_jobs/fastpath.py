@@ -53,6 +53,7 @@ class Fed(NamedTuple):
     non_llm: int
     unpriced: int
     slow: list[tuple[int, bool]]  # (span index, duplicate of an earlier span) for Python
+    agents: list[int]  # indices of the tool/agent spans (non-LLM) that Python keeps
 
 
 class NativeScanner:

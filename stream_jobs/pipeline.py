@@ -8,7 +8,6 @@ call records, skipped non-LLM spans (counted), or dead letters with a reason.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -18,12 +17,13 @@ from typing import Any
 
 import crc32c
 
-from llmpulse.schemas.content import is_content_key
-from llmpulse.schemas.record import BatchRow, CallRecord, DeadLetter
+from llmpulse.schemas.record import AgentSpan, BatchRow, CallRecord, DeadLetter
+from llmpulse.stream_jobs.agents import agent_span
 from llmpulse.stream_jobs.conventions import RESOURCE_FIRST
-from llmpulse.stream_jobs.decode import DecodeError, attributes, decode_request
+from llmpulse.stream_jobs.dead_letters import message_dead_letter, span_dead_letter
+from llmpulse.stream_jobs.decode import DecodeError, decode_request
 from llmpulse.stream_jobs.encodings import HINT, NotOtlp, is_json, json_to_protobuf, stray_fields
-from llmpulse.stream_jobs.extract import extract, is_llm, key_table
+from llmpulse.stream_jobs.extract import extract, is_agent, is_llm
 from llmpulse.stream_jobs.fastpath import Fed, NativeScanner, native_available, read_block
 from llmpulse.stream_jobs.normalise import Limits, Rejection, normalise_span
 from llmpulse.stream_jobs.pricing import PriceCatalogue
@@ -32,9 +32,6 @@ from llmpulse.stream_jobs.salvage import salvage_request
 __all__ = ["BatchResult", "Message", "Pipeline"]
 
 log = logging.getLogger(__name__)
-_PAYLOAD_KEEP = 64 * 1024
-_READ_KEYS = frozenset(key_table())
-_PARAMS = "llm.invocation_parameters"  # request parameters: may hold the messages
 
 
 @dataclass(frozen=True)
@@ -65,6 +62,8 @@ class BatchResult:
     native_rows: int = 0
     dead_letters: list[DeadLetter] = field(default_factory=list)
     batches: list[BatchRow] = field(default_factory=list)
+    #: Tool, agent, workflow and task spans (counted in ``non_llm_spans`` too).
+    agent_spans: list[AgentSpan] = field(default_factory=list)
     spans: int = 0
     non_llm_spans: int = 0
     #: Each source message: (topic, partition, offset, length, CRC-32C of its value).
@@ -135,7 +134,7 @@ class Pipeline:
             except Exception as exc:  # a bug must not stall the partition
                 log.exception("internal error on %s/%d@%d", *_where(msg))
                 result.dead_letters.append(
-                    _dead(
+                    message_dead_letter(
                         msg, -1, "normalise", "internal_error", repr(exc)[:500], payload=msg.value
                     )
                 )
@@ -166,19 +165,19 @@ class Pipeline:
             return
         if n == self.dead_letter_samples + 1:
             result.overflow[key] = len(result.dead_letters)
-        result.dead_letters.append(_span_dead(msg, index, rej, span, fields))
+        result.dead_letters.append(span_dead_letter(msg, index, rej, span, fields))
 
     def _process_message(self, msg: Message, now_ns: int, result: BatchResult) -> None:
         value = msg.value or b""
         counts = [0, 0, 0, 0, 0]  # spans, llm, non_llm, rejected, unpriced
         if msg.refused:
             result.dead_letters.append(
-                _dead(msg, -1, "fetch", "unreadable_batch", msg.refused, payload=b"")
+                message_dead_letter(msg, -1, "fetch", "unreadable_batch", msg.refused, payload=b"")
             )
             counts[3] = 1
         elif len(value) > self.max_message_bytes:
             result.dead_letters.append(
-                _dead(
+                message_dead_letter(
                     msg,
                     -1,
                     "decode",
@@ -193,7 +192,9 @@ class Pipeline:
                 self._process_body(msg, json_to_protobuf(value), now_ns, result, counts)
             except NotOtlp as exc:
                 result.dead_letters.append(
-                    _dead(msg, -1, "decode", "wrong_encoding", str(exc), payload=value)
+                    message_dead_letter(
+                        msg, -1, "decode", "wrong_encoding", str(exc), payload=value
+                    )
                 )
                 counts[3] = 1
         else:
@@ -224,9 +225,14 @@ class Pipeline:
         fed = self._feed_native(msg, value, now_ns)
         if isinstance(fed, Fed):
             counts[:] = [fed.spans, fed.llm, fed.non_llm, 0, fed.unpriced]
-            if fed.slow:
+            if fed.slow or fed.agents:
+                req = decode_request(value)
                 slow = dict(fed.slow)
-                self._process_request(msg, decode_request(value), now_ns, result, counts, slow)
+                for index in fed.agents:
+                    slow[index] = False  # read by the Python path, kept as agent spans
+                self._process_request(
+                    msg, req, now_ns, result, counts, slow, agents=frozenset(fed.agents)
+                )
         else:
             try:
                 req = decode_request(value)
@@ -234,7 +240,7 @@ class Pipeline:
                 salvaged = salvage_request(value)
                 if salvaged is None:
                     result.dead_letters.append(
-                        _dead(
+                        message_dead_letter(
                             msg,
                             -1,
                             "decode",
@@ -256,7 +262,7 @@ class Pipeline:
                 stray = 0
             if stray:  # decoded to no spans, but carries fields OTLP does not define
                 result.dead_letters.append(
-                    _dead(
+                    message_dead_letter(
                         msg,
                         -1,
                         "decode",
@@ -285,6 +291,7 @@ class Pipeline:
         counts: list[int],
         only: dict[int, bool] | None = None,
         broken: dict[int, str] | None = None,
+        agents: frozenset[int] = frozenset(),
     ) -> None:
         """Every span of the request, or ``only`` those (index -> duplicate) the
         compiled path left over (it counted the spans already); ``broken`` spans
@@ -309,24 +316,40 @@ class Pipeline:
                         resource, _ = extract(rs.resource.attributes)
                         resource.pop("oi_kind", None)
                     fields, flags = extract(span.attributes)
+                    if index in agents or (only is None and not is_llm(fields, flags)):
+                        if only is None:
+                            counts[0] += 1
+                            counts[2] += 1
+                        if index in agents or is_agent(fields):
+                            self._agent(msg, span, resource, fields, now_ns, result)
+                        continue
                     if only is None:
                         counts[0] += 1
-                        if not is_llm(fields, flags):
-                            counts[2] += 1
-                            continue
                         counts[1] += 1
                         key = span.trace_id + span.span_id
                         duplicate = key in seen
                         seen.add(key)
                     else:
                         duplicate = only[index]
-                    merged = {**resource, **fields} if resource else fields
-                    for name in RESOURCE_FIRST:
-                        if resource and resource.get(name) not in (None, ""):
-                            merged[name] = resource[name]
+                    merged = _merge(resource, fields)
                     self._one_span(
                         msg, index, span, merged, flags, duplicate, now_ns, result, counts
                     )
+
+    def _agent(
+        self,
+        msg: Message,
+        span: Any,
+        resource: dict[str, Any],
+        fields: dict[str, Any],
+        now_ns: int,
+        result: BatchResult,
+    ) -> None:
+        row = agent_span(
+            span, _merge(resource, fields), now_ns, self.limits, (msg.partition, msg.offset)
+        )
+        if row is not None:
+            result.agent_spans.append(row)
 
     def _one_span(
         self,
@@ -371,64 +394,12 @@ def _where(msg: Message) -> tuple[str, int, int]:
     return msg.topic, msg.partition, msg.offset
 
 
-def _dead(
-    msg: Message,
-    index: int,
-    stage: str,
-    reason: str,
-    detail: str,
-    *,
-    payload: bytes,
-    trace_id: str = "",
-    span_id: str = "",
-    service: str = "",
-) -> DeadLetter:
-    return DeadLetter(
-        source_topic=msg.topic,
-        source_partition=msg.partition,
-        source_offset=msg.offset,
-        span_index=index,
-        stage=stage,
-        reason=reason,
-        detail=detail,
-        trace_id=trace_id,
-        span_id=span_id,
-        service_name=service,
-        payload=payload[:_PAYLOAD_KEEP],
-        payload_size=len(payload),
-        rejected_at=datetime.now(UTC),
-    )
-
-
-def _span_dead(
-    msg: Message, index: int, rej: Rejection, span: Any, fields: dict[str, Any]
-) -> DeadLetter:
-    # Only what llmpulse reads (the conventions' keys, its own llmpulse.* tags) is
-    # kept, never the rest: content hides under keys nobody listed (gen_ai.task.input).
-    kept, others = {}, []
-    for k, v in attributes(span.attributes).items():
-        if (k in _READ_KEYS and k != _PARAMS) or k.startswith("llmpulse."):
-            if not is_content_key(k):
-                kept[k] = v if not isinstance(v, str) else v[:512]
-        else:
-            others.append(k[:100])
-    doc = {
-        "name": span.name[:256],
-        "start_time_unix_nano": span.start_time_unix_nano,
-        "end_time_unix_nano": span.end_time_unix_nano,
-        "attributes": kept,
-        "other_attribute_keys": sorted(others)[:50],
-    }
-    payload = json.dumps(doc, default=str).encode()
-    service = fields.get("service_name")
-    return _dead(
-        msg,
-        index,
-        rej.stage,
-        rej.reason,
-        rej.detail,
-        payload=payload,
-        trace_id=span.trace_id.hex(),
-        span_id=span.span_id.hex(),
-        service=str(service or "")[:256],
-    )
+def _merge(resource: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """A span's fields over its resource's, except RESOURCE_FIRST (the resource wins)."""
+    if not resource:
+        return fields
+    merged = {**resource, **fields}
+    for name in RESOURCE_FIRST:
+        if resource.get(name) not in (None, ""):
+            merged[name] = resource[name]
+    return merged

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from llmpulse.errors import RetryLater
 from llmpulse.schemas.record import (
+    AGENT_COLUMNS,
     BATCH_COLUMNS,
     CALL_COLUMNS,
     DEAD_LETTER_COLUMNS,
@@ -98,6 +99,7 @@ class ClickHouseSink(TimedSink):
                 self._isolate(result, token, exc)
             self._insert("dead_letters", result.dead_letters, DEAD_LETTER_COLUMNS, f"{token}:dead")
             self._insert("ingest_batches", result.batches, BATCH_COLUMNS, f"{token}:batches")
+            self._insert("agent_spans", result.agent_spans, AGENT_COLUMNS, f"{token}:agents")
         except Exception as exc:
             raise RetryLater(f"ClickHouse write failed: {exc}", retry_after=1.0) from exc
 

@@ -39,7 +39,7 @@ def test_kafka_start_status_stop(tmp_path: Path) -> None:
 def test_migrate_then_summary_on_an_empty_store(tmp_path: Path) -> None:
     """migrate is idempotent from the CLI; summary of nothing is zeros."""
     dsn = f"chdb://{tmp_path / 'db'}"
-    assert "applied now: [1, 2, 3, 4, 5, 6, 7, 8, 9]" in cli("migrate", "--dsn", dsn).stdout
+    assert "applied now: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]" in cli("migrate", "--dsn", dsn).stdout
     assert "applied now: none" in cli("migrate", "--dsn", dsn, "--retention-days", "30").stdout
     assert '"calls": 0' in cli("summary", "--dsn", dsn).stdout
 

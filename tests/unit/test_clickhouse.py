@@ -9,7 +9,7 @@ import pytest
 
 from llmpulse.errors import ConfigError, RetryLater
 from llmpulse.schemas import CALL_COLUMNS, DEAD_LETTER_COLUMNS
-from llmpulse.schemas.record import BATCH_COLUMNS
+from llmpulse.schemas.record import AGENT_COLUMNS, BATCH_COLUMNS
 from llmpulse.stream_jobs import Message, Pipeline
 from llmpulse.stream_jobs.clickhouse import migrate
 from llmpulse.stream_jobs.sink import ClickHouseSink
@@ -39,11 +39,12 @@ def test_ddl_matches_the_record_contract(chdb_client: Any, database: str) -> Non
     ]
     assert columns(chdb_client, database, "dead_letters") == list(DEAD_LETTER_COLUMNS)
     assert columns(chdb_client, database, "ingest_batches") == list(BATCH_COLUMNS)
+    assert columns(chdb_client, database, "agent_spans") == [*AGENT_COLUMNS, "ingested_at"]
 
 
 def test_migrate_is_idempotent_and_sets_retention(chdb_client: Any, database: str) -> None:
     """A second migrate applies nothing; the TTL follows the retention setting."""
-    assert migrate(chdb_client, database, ttl_days=30) == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    assert migrate(chdb_client, database, ttl_days=30) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
     assert migrate(chdb_client, database, ttl_days=7) == []
     ddl = chdb_client.command(f"SHOW CREATE TABLE {database}.llm_calls")
     assert "toIntervalDay(7)" in ddl

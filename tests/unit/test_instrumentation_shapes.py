@@ -318,3 +318,31 @@ def test_a_dead_letter_keeps_only_the_attributes_llmpulse_reads(pipe: Pipeline) 
         "gen_ai.usage.input_tokens": -1,
     }
     assert "vendor.prompt" in doc["other_attribute_keys"]
+
+
+def test_tool_and_agent_spans_are_kept_for_the_transaction_view(pipe: Pipeline) -> None:
+    """Tool, agent and workflow spans are counted as non-LLM and kept with their
+    transaction, name, duration and status; an HTTP span is only counted."""
+    tx = {"llmpulse.transaction.id": "order-7"}
+    tool = otlp.span(
+        {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search", **tx},
+        duration_ms=120.0,
+        error=True,
+    )
+    agent = otlp.span(
+        {"openinference.span.kind": "AGENT", "agent.name": "planner", **tx}, duration_ms=900.0
+    )
+    chain = otlp.span({"openinference.span.kind": "CHAIN", **tx}, name="RunnableSequence")
+    http = otlp.span({"http.request.method": "POST"})
+    res = run(pipe, otlp.request([tool, agent, chain, http, otlp.span(otlp.gen_ai(**tx))]))
+    assert res.dead_letters == [] and res.non_llm_spans == 4 and len(res.records()) == 1
+    got = sorted((a.operation, a.name, a.status, a.transaction_id) for a in res.agent_spans)
+    assert got == [
+        ("agent", "planner", "ok", "order-7"),
+        ("chain", "RunnableSequence", "ok", "order-7"),
+        ("execute_tool", "search", "error", "order-7"),
+    ]
+    by_name = {a.name: a for a in res.agent_spans}
+    assert by_name["search"].duration_ms == pytest.approx(120.0)
+    assert by_name["planner"].service_name == "svc"
+    assert res.batches[0].non_llm_spans == 4

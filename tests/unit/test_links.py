@@ -149,3 +149,15 @@ def test_spans_of_one_call_in_two_traces_without_a_response_id_count_once(
         ).result_rows
     }
     assert counted_ids == {inner.span_id.hex(), later.span_id.hex(), f_inner.span_id.hex()}
+
+
+def test_agent_spans_are_stored_once(chdb_client: Any, database: str) -> None:
+    st = Store(chdb_client, database)
+    tool = otlp.span(
+        {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search"},
+        duration_ms=50.0,
+    )
+    message = otlp.request([tool, sdk_span(os.urandom(16), "tx-t", time.time_ns() - 10**10)])
+    for _ in range(2):  # a replay of the same message
+        st.sink.write(st.pipe.process([Message("t", 0, 99, message)]))
+    assert st.one("SELECT count(), any(name) FROM {db}.agent_spans FINAL") == (1, "search")

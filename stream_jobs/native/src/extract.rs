@@ -12,7 +12,7 @@ use crate::proto::{utf8, validate, Bail, Field, Reader, Res, Schema};
 /// the extractor's slots, in slot order. The only positional list of them here
 /// (the rest of the crate names a slot with `slot`); `fastpath.check_contract`
 /// compares it with the fields of the key table when the Scanner is built.
-pub const FIELD_NAMES: [&str; 23] = [
+pub const FIELD_NAMES: [&str; 25] = [
     "provider",
     "operation",
     "request_model",
@@ -29,6 +29,8 @@ pub const FIELD_NAMES: [&str; 23] = [
     "ttft_s",
     "retry_attempt",
     "transaction_id",
+    "tool_name",
+    "agent_name",
     "risk_tier",
     "team",
     "feature",

@@ -26,7 +26,7 @@ use std::hash::BuildHasherDefault;
 use block::Block;
 use extract::{key_value, Entry, FastMap, Fields, KeyHash, Table, FIELD_NAMES, OI_KIND};
 use proto::{validate, Bail, Field, Reader, Res, Schema};
-use span::{is_llm, normalise, Catalogue, Derived, Limits, Merged, Rules, SpanCore};
+use span::{is_agent, is_llm, normalise, Catalogue, Derived, Limits, Merged, Rules, SpanCore};
 
 const CACHE_MAX: usize = 100_000;
 
@@ -88,6 +88,7 @@ struct Fed {
     non_llm: u32,
     unpriced: u32,
     slow: Vec<(u32, bool)>, // (span index in the message, duplicate of an earlier span)
+    agents: Vec<u32>,       // non-LLM spans that `agents.agent_span` keeps (tools, agents)
 }
 
 /// Reads messages into one Native block of llm_calls rows.
@@ -175,7 +176,8 @@ impl Scanner {
         })
     }
 
-    /// Read one message. Returns (spans, llm, non_llm, unpriced, [(index, dup)]),
+    /// Read one message. Returns (spans, llm, non_llm, unpriced, [(index, dup)],
+    /// [agent span index]),
     /// or a str saying why the Python path must read the whole message.
     #[allow(clippy::too_many_arguments)]
     fn feed<'py>(
@@ -219,6 +221,7 @@ impl Scanner {
             return Ok(why.into_pyobject(py)?.into_any());
         }
         let slow = PyList::new(py, fed.slow)?;
+        let agents = PyList::new(py, fed.agents)?;
         Ok(PyTuple::new(
             py,
             [
@@ -227,6 +230,7 @@ impl Scanner {
                 fed.non_llm.into_pyobject(py)?.into_any(),
                 fed.unpriced.into_pyobject(py)?.into_any(),
                 slow.into_any(),
+                agents.into_any(),
             ],
         )?
         .into_any())
@@ -382,6 +386,9 @@ fn one_span(buf: &[u8], ctx: &mut Ctx, resource: &Fields) -> Res<()> {
     }
     if !is_llm(&fields, ctx.rules) {
         fed.non_llm += 1;
+        if is_agent(&fields, ctx.rules) {
+            fed.agents.push(index);
+        }
         return Ok(());
     }
     fed.llm += 1;

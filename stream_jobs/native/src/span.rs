@@ -202,6 +202,26 @@ pub fn is_llm(fields: &Fields, rules: &Rules) -> bool {
     fields.flags & rules.llm_flag != 0
 }
 
+/// `extract.is_agent`: a non-inference operation, or an OpenInference kind that is
+/// not a call.
+pub fn is_agent(fields: &Fields, rules: &Rules) -> bool {
+    if let Some(Val::Str(kind)) = fields.get(OI_KIND) {
+        if !kind.is_empty() {
+            return !rules.llm_kinds.iter().any(|k| k == kind);
+        }
+    }
+    match fields.get(OPERATION) {
+        Some(Val::Str(op)) => {
+            op.is_ascii()
+                && rules
+                    .non_inference
+                    .iter()
+                    .any(|n| op.eq_ignore_ascii_case(n))
+        }
+        _ => false,
+    }
+}
+
 /// `_text`: a string within the limit, `default` when absent or empty; None = slow.
 fn text<'a>(v: Option<Val<'a>>, max_chars: usize, default: &'a str) -> Option<&'a str> {
     match v {
