@@ -32,8 +32,12 @@ class NotOtlp(ValueError):
 
 
 def is_json(value: bytes) -> bool:
-    """True when the message looks like JSON (OTLP protobuf never starts with ``{``)."""
-    return value[:1] == b"{" or (value[:1].isspace() and value.lstrip()[:1] == b"{")
+    """True when the message looks like JSON: an object (OTLP JSON) or an array (Zipkin
+    v2 JSON). OTLP protobuf never starts with ``{`` or ``[`` (field 15 / 11, group)."""
+    first = value[:1]
+    if first.isspace():
+        first = value.lstrip()[:1]
+    return first in (b"{", b"[")
 
 
 def _ids(node: Any) -> None:
@@ -60,6 +64,7 @@ def json_to_protobuf(value: bytes) -> bytes:
     except (ValueError, RecursionError) as exc:
         raise NotOtlp(f"JSON that does not parse ({str(exc)[:120]}); {HINT}") from None
     if not isinstance(doc, dict) or ("resourceSpans" not in doc and "resource_spans" not in doc):
+        # e.g. a Zipkin v2 JSON array of spans, or a Jaeger JSON batch
         raise NotOtlp(f"JSON that is not an OTLP trace export (no resourceSpans); {HINT}")
     try:
         _ids(doc)

@@ -34,6 +34,7 @@ within one transaction would merge two calls.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from llmpulse.schemas.record import CALL_COLUMNS
 from llmpulse.stream_jobs.clickhouse import ClickHouseClient, check_identifier
@@ -46,12 +47,54 @@ COUNTED = "duplicate_of = ''"
 _KEY = "concat(trace_id, '/', span_id)"
 #: Spans of one call start within this of each other (a call lasts less).
 WINDOW = timedelta(minutes=15)
+#: Candidates passed as a list up to this many; beyond, all touched rows are compared.
+_MAX_KEYS = 20_000
 
 
-def _links_sql(db: str) -> str:
-    """(trace id, span id, duplicate_of wanted, start) of the rows of the traces,
-    responses and transactions touched since ``since`` whose link should change."""
+def _touched(db: str) -> str:
+    """Rows of the traces, transactions and responses touched since ``since`` that
+    start in the window: where a stack can have changed."""
     touched = f"{db}.llm_calls WHERE ingested_at > {{since:DateTime64(3)}}"
+    return f"""start_time >= {{lo:DateTime64(6)}} AND start_time < {{hi:DateTime64(6)}}
+          AND (trace_id IN (SELECT trace_id FROM {touched})
+               OR transaction_id IN (SELECT transaction_id FROM {touched})
+               OR (response_id != ''
+                   AND response_id IN (SELECT response_id FROM {touched} AND response_id != '')))"""
+
+
+def _candidates_sql(db: str) -> str:
+    """The touched rows that could be in a stack (a child or a parent of an LLM span,
+    sharing usage or a response within a transaction) or are linked now. Usually few;
+    only they are compared pair by pair. (Without FINAL inside: an older version of a
+    row only makes one more candidate, compared exactly.)"""
+    window = "start_time >= {lo:DateTime64(6)} AND start_time < {hi:DateTime64(6)}"
+    calls = f"{db}.llm_calls WHERE {window}"
+    return f"""
+SELECT trace_id, span_id FROM {db}.llm_calls FINAL
+WHERE {_touched(db)}
+  AND (duplicate_of != ''
+       OR (transaction_id, service_name, input_tokens, output_tokens) IN (
+           SELECT transaction_id, service_name, input_tokens, output_tokens FROM {calls}
+           GROUP BY ALL HAVING count() > 1)
+       OR (response_id != '' AND (provider, response_id, transaction_id) IN (
+           SELECT provider, response_id, transaction_id FROM {calls} AND response_id != ''
+           GROUP BY ALL HAVING count() > 1))
+       OR (parent_span_id != ''
+           AND (trace_id, parent_span_id) IN (SELECT trace_id, span_id FROM {calls}))
+       OR (trace_id, span_id) IN (
+           SELECT trace_id, parent_span_id FROM {calls} AND parent_span_id != ''))
+"""
+
+
+def _links_sql(db: str, keys: bool) -> str:
+    """(trace id, span id, duplicate_of wanted, start) of the rows (the candidates
+    ``keys``, else all touched rows) whose link should change."""
+    where = (
+        "start_time >= {lo:DateTime64(6)} AND start_time < {hi:DateTime64(6)} "
+        "AND (trace_id, span_id) IN {keys:Array(Tuple(String, String))}"
+        if keys
+        else _touched(db)
+    )
     return f"""
 WITH
     scope AS (
@@ -59,11 +102,7 @@ WITH
                provider, request_model, response_model, input_tokens, output_tokens,
                response_id, transaction_id, duplicate_of
         FROM {db}.llm_calls FINAL
-        WHERE start_time >= {{lo:DateTime64(6)}} AND start_time < {{hi:DateTime64(6)}}
-          AND (trace_id IN (SELECT trace_id FROM {touched})
-               OR transaction_id IN (SELECT transaction_id FROM {touched})
-               OR (response_id != ''
-                   AND response_id IN (SELECT response_id FROM {touched} AND response_id != '')))
+        WHERE {where}
     ),
     parents AS (
         SELECT p.trace_id AS trace_id, p.span_id AS span_id, 2 AS rule,
@@ -123,8 +162,13 @@ def link_stacked(
     ``first`` and ``last``) and the rows of their traces and responses that start
     within :data:`WINDOW` of them; return the start minutes of the rows changed."""
     db = check_identifier(db)
-    params = {"since": since, "lo": first - WINDOW, "hi": last + WINDOW}
-    changes = client.query(_links_sql(db), parameters=params).result_rows
+    params: dict[str, Any] = {"since": since, "lo": first - WINDOW, "hi": last + WINDOW}
+    keys = [tuple(r) for r in client.query(_candidates_sql(db), parameters=params).result_rows]
+    if not keys:
+        return []
+    if len(keys) <= _MAX_KEYS:
+        params["keys"] = keys
+    changes = client.query(_links_sql(db, len(keys) <= _MAX_KEYS), parameters=params).result_rows
     if not changes:
         return []
     link = {(t, s): want for t, s, want, _ in changes}

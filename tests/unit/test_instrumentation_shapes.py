@@ -217,6 +217,7 @@ def test_otlp_json_from_the_collector_is_read(pipe: Pipeline) -> None:
     [
         b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"name": 5}]}]}]}',
         b'{"traces": []}',
+        b'[{"traceId": "5b8efff798038103", "name": "chat"}]',  # Zipkin v2 JSON
         b"{not json",
         b" " + b"{" * 5000,
     ],
