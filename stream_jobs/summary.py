@@ -60,6 +60,8 @@ def summarise(client: ClickHouseClient, database: str = "llmpulse") -> dict[str,
         f"""
         SELECT count(), sum(spans), sum(non_llm_spans) FROM {db}.ingest_batches FINAL""",
     )[0]
+    (linked,) = _rows(client, f"SELECT count() FROM {db}.llm_calls FINAL WHERE NOT {COUNTED}")[0]
+    (agents,) = _rows(client, f"SELECT count() FROM {db}.agent_spans FINAL")[0]
     analytics = _analytics(client, db)
     return {
         "analytics": analytics,
@@ -93,6 +95,8 @@ def summarise(client: ClickHouseClient, database: str = "llmpulse") -> dict[str,
         "messages": int(messages),
         "spans_seen": int(spans or 0),
         "non_llm_spans": int(non_llm or 0),
+        "linked_spans": int(linked),  # stacked spans of counted calls (not counted)
+        "agent_spans": int(agents),
     }
 
 

@@ -8,5 +8,3 @@ ALTER TABLE {db}.llm_calls ADD COLUMN IF NOT EXISTS response_id String DEFAULT '
 -- cache excluded, plus the cached tokens: see conventions.INPUT_WITHOUT_CACHE).
 ALTER TABLE {db}.llm_calls ADD COLUMN IF NOT EXISTS input_basis LowCardinality(String) DEFAULT 'reported';
 ALTER TABLE {db}.llm_calls ADD COLUMN IF NOT EXISTS duplicate_of String DEFAULT '';
-ALTER TABLE {db}.llm_calls ADD INDEX IF NOT EXISTS response_id_bloom response_id TYPE bloom_filter GRANULARITY 4;
-ALTER TABLE {db}.llm_calls ADD INDEX IF NOT EXISTS trace_id_bloom trace_id TYPE bloom_filter GRANULARITY 4;

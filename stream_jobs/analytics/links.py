@@ -46,43 +46,45 @@ COUNTED = "duplicate_of = ''"
 
 _KEY = "concat(trace_id, '/', span_id)"
 #: Spans of one call start within this of each other (a call lasts less).
-WINDOW = timedelta(minutes=15)
+WINDOW = timedelta(minutes=5)
 #: Candidates passed as a list up to this many; beyond, all touched rows are compared.
 _MAX_KEYS = 20_000
 
 
 def _touched(db: str) -> str:
-    """Rows of the traces, transactions and responses touched since ``since`` that
-    start in the window: where a stack can have changed."""
+    """Rows of the traces and transactions touched since ``since`` that start in the
+    window: where a stack can have changed. (Stacked spans share a trace, or a
+    transaction and so, when they share a response too, that transaction. Identical
+    subqueries are built once per query.)"""
     touched = f"{db}.llm_calls WHERE ingested_at > {{since:DateTime64(3)}}"
     return f"""start_time >= {{lo:DateTime64(6)}} AND start_time < {{hi:DateTime64(6)}}
           AND (trace_id IN (SELECT trace_id FROM {touched})
-               OR transaction_id IN (SELECT transaction_id FROM {touched})
-               OR (response_id != ''
-                   AND response_id IN (SELECT response_id FROM {touched} AND response_id != '')))"""
+               OR transaction_id IN (SELECT transaction_id FROM {touched}))"""
 
 
 def _candidates_sql(db: str) -> str:
-    """The touched rows that could be in a stack (a child or a parent of an LLM span,
-    sharing usage or a response within a transaction) or are linked now. Usually few;
-    only they are compared pair by pair. (Without FINAL inside: an older version of a
-    row only makes one more candidate, compared exactly.)"""
+    """The rows of the window that could be in a stack (a child or a parent of an LLM
+    span, sharing usage or a response within a transaction) or are linked now: both
+    members of every possible pair. Usually few; only they are compared pair by pair.
+    One pass of cheap scans over the window, never a filter on the touched rows' ids
+    (its sets cost more than the window's scan). Without FINAL inside: an older version
+    of a row only makes one more candidate, compared exactly."""
     window = "start_time >= {lo:DateTime64(6)} AND start_time < {hi:DateTime64(6)}"
-    calls = f"{db}.llm_calls WHERE {window}"
+    near = f"{db}.llm_calls WHERE {window}"
     return f"""
 SELECT trace_id, span_id FROM {db}.llm_calls FINAL
-WHERE {_touched(db)}
+WHERE {window}
   AND (duplicate_of != ''
        OR (transaction_id, service_name, input_tokens, output_tokens) IN (
-           SELECT transaction_id, service_name, input_tokens, output_tokens FROM {calls}
+           SELECT transaction_id, service_name, input_tokens, output_tokens FROM {near}
            GROUP BY ALL HAVING count() > 1)
        OR (response_id != '' AND (provider, response_id, transaction_id) IN (
-           SELECT provider, response_id, transaction_id FROM {calls} AND response_id != ''
+           SELECT provider, response_id, transaction_id FROM {near} AND response_id != ''
            GROUP BY ALL HAVING count() > 1))
        OR (parent_span_id != ''
-           AND (trace_id, parent_span_id) IN (SELECT trace_id, span_id FROM {calls}))
+           AND (trace_id, parent_span_id) IN (SELECT trace_id, span_id FROM {near}))
        OR (trace_id, span_id) IN (
-           SELECT trace_id, parent_span_id FROM {calls} AND parent_span_id != ''))
+           SELECT trace_id, parent_span_id FROM {near} AND parent_span_id != ''))
 """
 
 

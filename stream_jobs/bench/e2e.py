@@ -11,6 +11,7 @@ from typing import Any
 
 from kafka import KafkaProducer
 
+from llmpulse.stream_jobs.analytics.links import COUNTED
 from llmpulse.stream_jobs.bench.payloads import messages
 from llmpulse.stream_jobs.settings import WorkerSettings
 from llmpulse.stream_jobs.worker import ensure_topics
@@ -134,7 +135,7 @@ def _one_run(bootstrap: str, folder: Path, topic: str, name: str, spans: int) ->
         dsn,
         "SELECT count() AS n, uniqExact(service_name, request_model) AS series, "
         "(SELECT sum(calls) FROM llmpulse.cost_1m FINAL) AS rolled_up "
-        "FROM llmpulse.llm_calls FINAL",
+        f"FROM llmpulse.llm_calls FINAL WHERE {COUNTED}",
     )[0]
     return {
         "stored_calls": stored["n"],

@@ -19,6 +19,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
+from llmpulse.stream_jobs.analytics.links import COUNTED
 from llmpulse.stream_jobs.broker.local import broker_unless
 from llmpulse.stream_jobs.settings import WorkerSettings
 from llmpulse.stream_jobs.worker import ensure_topics
@@ -123,7 +124,9 @@ def mixed_stream(
         finally:
             if broker is not None:
                 broker.stop()
-        calls = sql_in_child(dsn, "SELECT count() n FROM llmpulse.llm_calls FINAL")[0]["n"]
+        calls = sql_in_child(
+            dsn, f"SELECT count() n FROM llmpulse.llm_calls FINAL WHERE {COUNTED}"
+        )[0]["n"]
         rejects = {
             r["reason"]: r["n"]
             for r in sql_in_child(

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from llmpulse.collectors import KafkaSpanExporter
+from llmpulse.stream_jobs.analytics.links import COUNTED
 from llmpulse.stream_jobs.bench.hostile import HOSTILE, hostile_message
 from llmpulse.stream_jobs.broker.local import broker_unless
 from llmpulse.stream_jobs.demo.traffic import TrafficGenerator
@@ -95,7 +96,7 @@ def soak(
             dsn,
             "SELECT count() n, sum(input_tokens) i, sum(output_tokens) o, "
             "toString(sum(cost_usd)) c, uniqExact(transaction_id) t "
-            "FROM llmpulse.llm_calls FINAL",
+            f"FROM llmpulse.llm_calls FINAL WHERE {COUNTED}",
         )[0]
         rollup = sql_in_child(
             dsn, "SELECT sum(calls) n, toString(sum(cost_usd)) c FROM llmpulse.cost_1m FINAL"

@@ -109,6 +109,8 @@ def run_demo(
         "cost_usd": emitted_d["cost_usd"].rstrip("0").rstrip(".")
         == stored["cost_usd"].rstrip("0").rstrip("."),
         "rejects": emitted.bad_spans == sum(r["count"] for r in stored["rejects"]),
+        "stacked_spans": emitted.stacked_spans == stored["linked_spans"],
+        "tool_spans": emitted.tool_spans == stored["agent_spans"],
     }
     summary = {
         "ok": all(checks.values()),
@@ -164,6 +166,10 @@ def render(summary: dict[str, Any]) -> str:
     for r in s["rejects"]:
         lines.append(f"  {r['reason']:<22} at {r['stage']:<10} {r['count']:>6,}")
     lines.append(f"non-LLM spans skipped: {s['non_llm_spans']:,} in {s['messages']:,} messages")
+    lines.append(
+        f"stacked spans linked to their call: {s['linked_spans']:,} "
+        f"(emitted {e['stacked_spans']:,}); tool spans kept: {s['agent_spans']:,}"
+    )
     lines += _render_analytics(s.get("analytics") or {})
     verdict = (
         "OK: stored totals equal emitted totals"

@@ -31,6 +31,11 @@ from llmpulse.stream_jobs.pricing import PICO_PER_USD, PriceCatalogue
 __all__ = ["Emitted", "TrafficGenerator"]
 
 
+#: Share of gen_ai calls wrapped in a framework span, of transactions with a tool span.
+STACK_SHARE = 0.05
+TOOL_SHARE = 0.1
+
+
 @dataclass(frozen=True)
 class _Model:
     provider: str
@@ -112,6 +117,10 @@ class Emitted:
     transactions: int = 0
     non_llm_spans: int = 0
     bad_spans: int = 0
+    #: Framework spans around a call (same usage): stored, linked, not counted.
+    stacked_spans: int = 0
+    #: Tool spans (non-LLM, kept in agent_spans).
+    tool_spans: int = 0
     by_model: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -134,6 +143,8 @@ class TrafficGenerator:
     ) -> None:
         self.exporter = exporter
         self.rng = random.Random(seed)
+        # Stacked and tool spans draw from their own sequence: the calls stay the same.
+        self.extras = random.Random(seed + 1)
         self.catalogue = catalogue or PriceCatalogue.load()
         self.bad_share = bad_share
         self.window_s = window_s
@@ -217,6 +228,8 @@ class TrafficGenerator:
                     made += 1
                     if outcome == "ok":
                         break
+            if self.extras.random() < TOOL_SHARE:
+                t = self._tool_span(tracer, ctx, t)
             if self.rng.random() < self.bad_share * 3:
                 self._bad_span(tracer, ctx, t)
             root.end(end_time=t + 1_000_000)
@@ -282,6 +295,16 @@ class TrafficGenerator:
             outcome,
             latency_ms,
         )
+        envelope = None
+        if convention == "gen_ai" and self.extras.random() < STACK_SHARE:
+            # A framework's span around the SDK's (LangChain-like): one call, two spans.
+            from opentelemetry import trace as api
+
+            envelope = tracer.start_span(
+                "ChatModel.invoke", context=ctx, start_time=t - 500_000, attributes=attrs
+            )
+            ctx = api.set_span_in_context(envelope)
+            self.emitted.stacked_spans += 1
         span = tracer.start_span(
             f"{model.operation} {model.name}",
             context=ctx,
@@ -289,9 +312,12 @@ class TrafficGenerator:
             start_time=t,
             attributes=attrs,
         )
-        if outcome != "ok":
-            span.set_status(Status(StatusCode.ERROR, outcome))
+        for s in (span, envelope):
+            if s is not None and outcome != "ok":
+                s.set_status(Status(StatusCode.ERROR, outcome))
         span.end(end_time=end)
+        if envelope is not None:
+            envelope.end(end_time=end + 500_000)
         self._count(
             model, response, t, inp, out, cache_read, cache_creation, reasoning, attempt, outcome
         )
@@ -392,6 +418,24 @@ class TrafficGenerator:
             e.unpriced += 1
         else:
             e.cost_pico += price.cost_pico(inp, out, cache_read, cache_creation, reasoning)
+
+    def _tool_span(self, tracer: Any, ctx: Any, t: int) -> int:
+        """An agent's tool call between model calls (not a call: kept in agent_spans)."""
+        end = t + int(self.extras.uniform(20, 400) * 1e6)
+        tool = tracer.start_span(
+            "execute_tool search_orders",
+            context=ctx,
+            kind=SpanKind.INTERNAL,
+            start_time=t,
+            attributes={
+                "gen_ai.operation.name": "execute_tool",
+                "gen_ai.tool.name": "search_orders",
+            },
+        )
+        tool.end(end_time=end)
+        self.emitted.non_llm_spans += 1
+        self.emitted.tool_spans += 1
+        return end + 1_000_000
 
     def _bad_span(self, tracer: Any, ctx: Any, t: int) -> None:
         """A span from a legacy batch job with a negative token count."""

@@ -48,6 +48,9 @@ def test_stored_calls_tokens_and_cost_equal_what_was_emitted(
         assert got[key] == getattr(emitted, key), key
     assert Decimal(got["cost_usd"]) == Decimal(emitted.cost_pico) / 10**12
     assert got["non_llm_spans"] == emitted.non_llm_spans
+    # A framework's span around some calls: stored, linked, not counted; tool spans kept.
+    assert got["linked_spans"] == emitted.stacked_spans > 0
+    assert got["agent_spans"] == emitted.tool_spans > 0
     assert sum(r["count"] for r in got["rejects"]) == emitted.bad_spans
     by_model = {m["model"]: m["calls"] for m in got["by_model"]}
     assert sum(by_model.values()) == emitted.calls
