@@ -192,13 +192,10 @@ def test_drift_events_land_once_and_state_persists(chdb_client: Any, database: s
     assert ("svc", "gpt-4o-mini", "latency_p50_ms") in resumed.monitor.series
 
 
-def test_minutes_close_at_a_refresh_that_finds_no_new_calls(
-    chdb_client: Any, database: str
-) -> None:
-    """The worker's final refresh found no new calls (a periodic one had read them
-    while they were too fresh to close their minutes) and fed no drift: none stored."""
-    migrate(chdb_client, database)
-    sink, pipe = ClickHouseSink(chdb_client, database), Pipeline()
+def store_latency_step(client: Any, database: str) -> ClickHouseSink:
+    """Two hours of calls, 10 a minute, whose latency triples after the first hour."""
+    migrate(client, database)
+    sink, pipe = ClickHouseSink(client, database), Pipeline()
     rng = np.random.default_rng(3)
     base = (time.time_ns() - 4 * 3600 * 10**9) // MIN * MIN
     spans = [
@@ -212,6 +209,15 @@ def test_minutes_close_at_a_refresh_that_finds_no_new_calls(
     ]
     for i in range(0, len(spans), 400):
         sink.write(pipe.process([Message("t", 0, i, otlp.request(spans[i : i + 400]))]))
+    return sink
+
+
+def test_minutes_close_at_a_refresh_that_finds_no_new_calls(
+    chdb_client: Any, database: str
+) -> None:
+    """The worker's final refresh found no new calls (a periodic one had read them
+    while they were too fresh to close their minutes) and fed no drift: none stored."""
+    sink = store_latency_step(chdb_client, database)
     # The only writer's floor, as the worker on the embedded engine passes it.
     job = AnalyticsJob(chdb_client, database, visible_floor=sink.visible_floor)
     assert job.refresh().closed_minutes_fed == 0  # everything ingested < settle ago
@@ -227,21 +233,7 @@ def test_a_crash_while_storing_drift_events_loses_none_and_doubles_none(
     chdb_client: Any, database: str
 ) -> None:
     """The store fails as the events are written: the next job still stores each once."""
-    migrate(chdb_client, database)
-    sink, pipe = ClickHouseSink(chdb_client, database), Pipeline()
-    rng = np.random.default_rng(3)
-    base = (time.time_ns() - 4 * 3600 * 10**9) // MIN * MIN
-    spans = [
-        otlp.span(
-            otlp.gen_ai(),
-            start_ns=base + minute * MIN + k * 10**9,
-            duration_ms=float(rng.lognormal(6.5, 0.3)) * (3.0 if minute >= 60 else 1.0),
-        )
-        for minute in range(120)
-        for k in range(10)
-    ]
-    for i in range(0, len(spans), 400):
-        sink.write(pipe.process([Message("t", 0, i, otlp.request(spans[i : i + 400]))]))
+    store_latency_step(chdb_client, database)
 
     class Crashing:
         """The real client, except that writing drift events fails (a crash there)."""
